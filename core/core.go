@@ -1,0 +1,166 @@
+// Package core is the protocol-neutral domain of jwtgate: accounts, users, API
+// keys, signing keys, token issuing and usage. It imports no transport and no
+// SQL package; adapters (jsonapi, soap, sqlite) translate to and from it.
+package core
+
+import (
+	"context"
+	"time"
+)
+
+// Account holds a credit balance shared by its users and API keys.
+type Account struct {
+	ID      int64
+	Name    string
+	Credits int64
+	Created time.Time
+}
+
+// User logs in with a password and belongs to one account.
+type User struct {
+	ID           int64
+	AccountID    int64
+	Username     string
+	PasswordHash string // PHC string; records its own parameters
+	Disabled     bool
+	Created      time.Time
+}
+
+// APIKey authenticates as the user it was created for. The secret is shown
+// once at creation; only its hash is stored.
+type APIKey struct {
+	ID         string // public part of the key, used to find it
+	AccountID  int64
+	UserID     int64
+	SecretHash string
+	Created    time.Time
+	Revoked    *time.Time
+}
+
+// SigningKey is a key pair (or, for HS256, a shared secret) identified by Kid.
+// Exactly one key is active; retired keys keep verifying the tokens they signed.
+type SigningKey struct {
+	Kid     string
+	Alg     string // EdDSA, ES256, RS256 or HS256
+	Private []byte // PKCS#8 DER, or the raw secret for HS256
+	Public  []byte // PKIX DER; nil for HS256
+	Created time.Time
+	Retired *time.Time
+}
+
+// IssuedToken is the record of a token kept so that it can be charged and
+// revoked later.
+type IssuedToken struct {
+	JTI            string
+	Kid            string
+	AccountID      int64
+	UserID         int64
+	APIKeyID       string // empty when issued for a password login
+	Application    string
+	AllowedMethods []string
+	MaxCredits     *int64
+	ClientIP       string
+	IssuedAt       time.Time
+	ExpiresAt      time.Time
+}
+
+// Usage outcomes other than the error codes.
+const OutcomeOK = "ok"
+
+// UsageEvent is one line of the usage ledger.
+type UsageEvent struct {
+	Time        time.Time
+	AccountID   *int64 // nil when the caller could not be identified
+	UserID      *int64
+	Application string
+	Method      string // Service.Method, e.g. UserAdmin.GetJWT
+	Credits     int64
+	Outcome     string // OutcomeOK or an error Code
+	ClientAddr  string
+	JTI         string
+}
+
+// UsageFilter selects ledger lines for a report; zero fields select all.
+type UsageFilter struct {
+	AccountID *int64
+	From, To  time.Time // [From, To)
+}
+
+// UsageRow is one line of a usage report, grouped by day, application and method.
+type UsageRow struct {
+	Day         string // YYYY-MM-DD, UTC
+	Account     string
+	Application string
+	Method      string
+	Calls       int64
+	Failures    int64
+	Credits     int64
+}
+
+// UserInfo is a user as listed by admin tools.
+type UserInfo struct {
+	User
+	Account string
+}
+
+// Store persists jwtgate's state. Implementations return *Error with
+// ENOTFOUND or ECONFLICT where those apply and must be safe for concurrent use.
+type Store interface {
+	AccountStore
+	UserStore
+	APIKeyStore
+	SigningKeyStore
+	TokenStore
+	UsageStore
+}
+
+type AccountStore interface {
+	CreateAccount(ctx context.Context, a *Account) error
+	AccountByName(ctx context.Context, name string) (*Account, error)
+	AccountByID(ctx context.Context, id int64) (*Account, error)
+	ListAccounts(ctx context.Context) ([]*Account, error)
+	// AddCredits changes the balance by delta and returns the new balance; it
+	// refuses (EINVALID) a change that would take the balance below zero.
+	AddCredits(ctx context.Context, accountID, delta int64) (int64, error)
+}
+
+type UserStore interface {
+	// CreateUser inserts u, creating its account first when account is non-nil.
+	CreateUser(ctx context.Context, u *User, account *Account) error
+	UserByName(ctx context.Context, username string) (*User, error)
+	UserByID(ctx context.Context, id int64) (*User, error)
+	ListUsers(ctx context.Context) ([]*UserInfo, error)
+	SetPasswordHash(ctx context.Context, userID int64, hash string) error
+	SetUserDisabled(ctx context.Context, userID int64, disabled bool) error
+	CountUsers(ctx context.Context) (int64, error)
+}
+
+type APIKeyStore interface {
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	APIKeyByID(ctx context.Context, id string) (*APIKey, error)
+	ListAPIKeys(ctx context.Context, userID *int64) ([]*APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
+}
+
+type SigningKeyStore interface {
+	// RotateSigningKey retires the active key (if any) at k.Created and makes
+	// k the active key, atomically.
+	RotateSigningKey(ctx context.Context, k *SigningKey) error
+	ActiveSigningKey(ctx context.Context) (*SigningKey, error)
+	SigningKeyByKid(ctx context.Context, kid string) (*SigningKey, error)
+	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
+	// VerificationKeys returns the active key and every retired key that
+	// signed a token still unexpired at now.
+	VerificationKeys(ctx context.Context, now time.Time) ([]*SigningKey, error)
+}
+
+type TokenStore interface {
+	// IssueToken records t and its usage event in one transaction.
+	IssueToken(ctx context.Context, t *IssuedToken, ev *UsageEvent) error
+	TokenByJTI(ctx context.Context, jti string) (*IssuedToken, error)
+}
+
+type UsageStore interface {
+	RecordUsage(ctx context.Context, ev *UsageEvent) error
+	UsageReport(ctx context.Context, f UsageFilter) ([]*UsageRow, error)
+}

@@ -1,0 +1,11 @@
+module github.com/jwtgate/jwtgate
+
+go 1.26
+
+require (
+	github.com/golang-jwt/jwt/v5 v5.3.1
+	github.com/mattn/go-sqlite3 v1.14.53
+	golang.org/x/crypto v0.45.0
+)
+
+require golang.org/x/sys v0.38.0 // indirect

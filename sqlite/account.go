@@ -1,0 +1,86 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/core"
+)
+
+func (db *DB) CreateAccount(ctx context.Context, a *core.Account) error {
+	return wrap(db.write(ctx, func(tx *sql.Tx) error { return createAccount(ctx, tx, a) }))
+}
+
+func createAccount(ctx context.Context, tx *sql.Tx, a *core.Account) error {
+	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (name, credits, created_at) VALUES (?, ?, ?)`,
+		a.Name, a.Credits, fmtTime(a.Created))
+	switch {
+	case isConstraint(err, sqlite3.ErrConstraintUnique):
+		return core.Errorf(core.ECONFLICT, "account %q already exists", a.Name)
+	case isConstraint(err, sqlite3.ErrConstraintCheck):
+		return core.Errorf(core.EINVALID, "credits must not be negative")
+	case err != nil:
+		return err
+	}
+	a.ID, err = res.LastInsertId()
+	return err
+}
+
+const accountCols = `id, name, credits, created_at`
+
+func scanAccount(row interface{ Scan(...any) error }) (*core.Account, error) {
+	a := &core.Account{}
+	err := row.Scan(&a.ID, &a.Name, &a.Credits, textTime{&a.Created})
+	return a, err
+}
+
+func (db *DB) AccountByName(ctx context.Context, name string) (*core.Account, error) {
+	a, err := scanAccount(db.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account %q", name)
+	}
+	return a, wrap(err)
+}
+
+func (db *DB) AccountByID(ctx context.Context, id int64) (*core.Account, error) {
+	a, err := scanAccount(db.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account %d", id)
+	}
+	return a, wrap(err)
+}
+
+func (db *DB) ListAccounts(ctx context.Context) ([]*core.Account, error) {
+	rows, err := db.rdb.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*core.Account
+	for rows.Next() {
+		a, err := scanAccount(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, a)
+	}
+	return out, wrap(rows.Err())
+}
+
+func (db *DB) AddCredits(ctx context.Context, accountID, delta int64) (int64, error) {
+	var balance int64
+	err := db.write(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, `UPDATE accounts SET credits = credits + ? WHERE id = ? RETURNING credits`, delta, accountID).Scan(&balance)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+			return notFound("account %d", accountID)
+		case isConstraint(err, sqlite3.ErrConstraintCheck):
+			return core.Errorf(core.EINVALID, "the balance cannot go below zero")
+		}
+		return err
+	})
+	return balance, wrap(err)
+}

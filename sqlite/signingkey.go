@@ -1,0 +1,73 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"time"
+
+	"github.com/jwtgate/jwtgate/core"
+)
+
+func (db *DB) RotateSigningKey(ctx context.Context, k *core.SigningKey) error {
+	return wrap(db.write(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, fmtTime(k.Created)); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)`,
+			k.Kid, k.Alg, k.Private, k.Public, fmtTime(k.Created))
+		return err
+	}))
+}
+
+const signingKeyCols = `kid, alg, private_key, public_key, created_at, retired_at`
+
+func scanSigningKey(row interface{ Scan(...any) error }) (*core.SigningKey, error) {
+	k := &core.SigningKey{}
+	err := row.Scan(&k.Kid, &k.Alg, &k.Private, &k.Public, textTime{&k.Created}, nullTime{&k.Retired})
+	return k, err
+}
+
+func (db *DB) ActiveSigningKey(ctx context.Context) (*core.SigningKey, error) {
+	k, err := scanSigningKey(db.rdb.QueryRowContext(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE retired_at IS NULL`))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("active signing key")
+	}
+	return k, wrap(err)
+}
+
+func (db *DB) SigningKeyByKid(ctx context.Context, kid string) (*core.SigningKey, error) {
+	k, err := scanSigningKey(db.rdb.QueryRowContext(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE kid = ?`, kid))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("signing key %q", kid)
+	}
+	return k, wrap(err)
+}
+
+func (db *DB) ListSigningKeys(ctx context.Context) ([]*core.SigningKey, error) {
+	return db.signingKeys(ctx, `SELECT `+signingKeyCols+` FROM signing_keys ORDER BY created_at, kid`)
+}
+
+func (db *DB) VerificationKeys(ctx context.Context, now time.Time) ([]*core.SigningKey, error) {
+	return db.signingKeys(ctx, `SELECT `+signingKeyCols+` FROM signing_keys k
+		WHERE k.retired_at IS NULL
+		   OR EXISTS (SELECT 1 FROM tokens t WHERE t.kid = k.kid AND t.expires_at > ?)
+		ORDER BY k.created_at DESC, k.kid`, fmtTime(now))
+}
+
+func (db *DB) signingKeys(ctx context.Context, query string, args ...any) ([]*core.SigningKey, error) {
+	rows, err := db.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, wrap(err)
+	}
+	defer rows.Close()
+	var out []*core.SigningKey
+	for rows.Next() {
+		k, err := scanSigningKey(rows)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		out = append(out, k)
+	}
+	return out, wrap(rows.Err())
+}

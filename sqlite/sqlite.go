@@ -1,0 +1,208 @@
+// Package sqlite is the embedded SQLite store of jwtgate (github.com/mattn/go-sqlite3).
+//
+// It keeps two pools on one file: a single writer connection, so that writes
+// queue in Go instead of spinning on SQLITE_BUSY, and several readers, which
+// WAL lets run beside the writer. Other processes (admin commands, a second
+// server) share the file through SQLite's own locking and busy timeout.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/core"
+)
+
+//go:embed migrations/*.sql
+var migrationFS embed.FS
+
+// DB is a core.Store on a SQLite file.
+type DB struct {
+	Path string
+	rdb  *sql.DB // readers
+	wdb  *sql.DB // the one writer
+}
+
+var _ core.Store = (*DB)(nil)
+
+// BusyTimeout is how long a connection waits for another process's lock.
+const BusyTimeout = 10 * time.Second
+
+// Open opens (creating if needed, with mode 0600) the database at path and
+// applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if path == "" || strings.Contains(path, "?") || strings.HasPrefix(path, ":memory:") || strings.HasPrefix(path, "file:") {
+		return nil, fmt.Errorf("sqlite: %q: give a plain file path", path)
+	}
+	// Keys and hashes live here: create the file private before SQLite does.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	f.Close()
+
+	params := fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d", BusyTimeout.Milliseconds())
+	db := &DB{Path: path}
+	if db.wdb, err = sql.Open("sqlite3", path+params+"&_txlock=immediate"); err != nil {
+		return nil, err
+	}
+	db.wdb.SetMaxOpenConns(1)
+	if db.rdb, err = sql.Open("sqlite3", path+params); err != nil {
+		db.wdb.Close()
+		return nil, err
+	}
+	db.rdb.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	db.rdb.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	if err := db.migrate(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// Close closes both pools.
+func (db *DB) Close() error {
+	return errors.Join(db.rdb.Close(), db.wdb.Close())
+}
+
+// Ping checks that the file is reachable.
+func (db *DB) Ping(ctx context.Context) error { return db.rdb.PingContext(ctx) }
+
+// migrate applies each embedded migration not yet recorded, in name order,
+// each in its own (immediate, so cross-process safe) transaction.
+func (db *DB) migrate(ctx context.Context) error {
+	if _, err := db.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+		return fmt.Errorf("sqlite: migrations table: %w", err)
+	}
+	names, err := fs.Glob(migrationFS, "migrations/*.sql")
+	if err != nil {
+		return err
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if err := db.migrateOne(ctx, name); err != nil {
+			return fmt.Errorf("sqlite: migration %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+func (db *DB) migrateOne(ctx context.Context, name string) error {
+	return db.write(ctx, func(tx *sql.Tx) error {
+		var n int
+		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
+			return err
+		}
+		body, err := migrationFS.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+			return err
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
+		return err
+	})
+}
+
+// write runs fn in a write transaction on the writer connection.
+func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	tx, err := db.wdb.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
+	if err := fn(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+const timeFormat = "2006-01-02T15:04:05.000000000Z"
+
+func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
+
+func fmtTimePtr(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return fmtTime(*t)
+}
+
+func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }
+
+// nullTime scans a nullable time column.
+type nullTime struct{ t **time.Time }
+
+func (n nullTime) Scan(v any) error {
+	if v == nil {
+		*n.t = nil
+		return nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("time column holds %T", v)
+	}
+	t, err := parseTime(s)
+	if err != nil {
+		return err
+	}
+	*n.t = &t
+	return nil
+}
+
+// textTime scans a non-null time column.
+type textTime struct{ t *time.Time }
+
+func (n textTime) Scan(v any) error {
+	s, ok := v.(string)
+	if !ok {
+		return fmt.Errorf("time column holds %T", v)
+	}
+	t, err := parseTime(s)
+	*n.t = t
+	return err
+}
+
+// isConstraint reports whether err is a SQLite constraint violation of the
+// given extended code.
+func isConstraint(err error, code sqlite3.ErrNoExtended) bool {
+	var se sqlite3.Error
+	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint && se.ExtendedCode == code
+}
+
+func notFound(what string, args ...any) error {
+	return core.Errorf(core.ENOTFOUND, what+" not found", args...)
+}
+
+// wrap turns a foreign error into an internal *core.Error, keeping *core.Error as is.
+func wrap(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return err
+	}
+	return core.Internal(err)
+}
+
+// affected returns errNone if res changed no row.
+func affected(res sql.Result, errNone error) error {
+	n, err := res.RowsAffected()
+	if err == nil && n == 0 {
+		return errNone
+	}
+	return err
+}
