@@ -70,9 +70,17 @@ func (s *Service) CreateUser(ctx context.Context, req CreateUserRequest) (*User,
 	if err != nil {
 		return nil, Internal(err)
 	}
+	if _, err := s.Store.UserByName(ctx, req.Username); err == nil {
+		return nil, Errorf(ECONFLICT, "user %q already exists", req.Username)
+	} else if ErrorCode(err) != ENOTFOUND {
+		return nil, err
+	}
 	u := &User{Username: req.Username, PasswordHash: hash, Created: s.now()}
 	var newAccount *Account
 	if req.Account == "" {
+		if _, err := s.Store.AccountByName(ctx, req.Username); err == nil {
+			return nil, Errorf(ECONFLICT, "account %q already exists; name it as the account to add the user to it", req.Username)
+		}
 		newAccount = &Account{Name: req.Username, Credits: req.Credits, Created: u.Created}
 	} else {
 		if req.Credits != 0 {

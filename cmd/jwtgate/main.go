@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -114,6 +115,10 @@ func (e *env) envOr(name, def string) string {
 func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
+		if len(args) > 0 && negativeNumber.MatchString(args[0]) {
+			pos, args = append(pos, args[0]), args[1:] // "credits add A -5" is not a flag
+			continue
+		}
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
 				return nil, err
@@ -128,6 +133,8 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 		args = args[1:]
 	}
 }
+
+var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
 
 func newFlags(e *env, name string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("jwtgate "+name, flag.ContinueOnError)

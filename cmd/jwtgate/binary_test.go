@@ -1,0 +1,249 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// binary builds jwtgate once per test run.
+func binary(t *testing.T) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "jwtgate-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "jwtgate")
+		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
+		if err != nil {
+			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// lockedBuffer collects a child's output while it runs.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// child is a running "jwtgate serve".
+type child struct {
+	cmd            *exec.Cmd
+	addr           string
+	stdout, stderr *lockedBuffer
+	done           chan error
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// startServer runs jwtgate serve on db and waits until /readyz answers 200.
+func startServer(t *testing.T, db string, extra ...string) *child {
+	t.Helper()
+	s := &child{addr: freeAddr(t), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
+	s.cmd = exec.Command(binary(t), append([]string{"serve"}, extra...)...)
+	s.cmd.Env = append(os.Environ(), "JWTGATE_DB="+db, "JWTGATE_ADDR="+s.addr)
+	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { s.done <- s.cmd.Wait() }()
+	t.Cleanup(func() {
+		s.cmd.Process.Kill() //nolint:errcheck // already gone after stop
+		<-s.done
+	})
+	deadline := time.Now().Add(20 * time.Second)
+	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
+		resp, err := http.Get("http://" + s.addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return s
+			}
+		}
+		select {
+		case err := <-s.done:
+			t.Fatalf("jwtgate serve exited early: %v\nstderr:\n%s", err, s.stderr.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("jwtgate serve not ready after 20s\nstderr:\n%s", s.stderr.String())
+		}
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (s *child) stop(t *testing.T) {
+	t.Helper()
+	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-s.done:
+		s.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("jwtgate serve exited with %v after SIGTERM\nstderr:\n%s", err, s.stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("jwtgate serve did not stop within 15s of SIGTERM")
+	}
+}
+
+func getJWTOverHTTP(t *testing.T, addr, body string) map[string]any {
+	t.Helper()
+	resp, err := http.Post("http://"+addr+"/UserAdmin/GetJWT.json", "application/json", strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestServe_BootstrapAndShutdown(t *testing.T) {
+	db := filepath.Join(t.TempDir(), "serve.db")
+	s := startServer(t, db)
+	m := regexp.MustCompile(`(?m)^    (\S+)$`).FindAllStringSubmatch(s.stdout.String(), -1)
+	if len(m) != 1 {
+		t.Fatalf("want the admin password printed once, stdout:\n%s", s.stdout.String())
+	}
+	password := m[0][1]
+	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	res := getJWTOverHTTP(t, s.addr, fmt.Sprintf(`{"username":"admin","password":%q,"expiresAt":%q}`, password, expires))
+	status, _ := res["Status"].(map[string]any)
+	if status["Success"] != true || status["CreditsRemaining"] != 1000.0 {
+		t.Fatalf("admin login: %v", res)
+	}
+	s.stop(t)
+	logs := s.stderr.String()
+	if !strings.Contains(logs, "jwtgate stopped") {
+		t.Errorf("no clean-stop line in the log:\n%s", logs)
+	}
+	if strings.Contains(logs, password) || strings.Contains(logs, res["Jwt"].(string)) {
+		t.Errorf("the log holds the admin password or the token:\n%s", logs)
+	}
+
+	again := startServer(t, db)
+	if out := again.stdout.String(); strings.Contains(out, "password") {
+		t.Errorf("second start printed a password again:\n%s", out)
+	}
+	again.stop(t)
+
+	off := startServer(t, filepath.Join(t.TempDir(), "off.db"), "--bootstrap=false")
+	if out := off.stdout.String(); out != "" {
+		t.Errorf("--bootstrap=false printed:\n%s", out)
+	}
+	off.stop(t)
+}
+
+// requireTools fails in CI and skips elsewhere when a tool is missing.
+func requireTools(t *testing.T, tools ...string) {
+	t.Helper()
+	for _, tool := range tools {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatalf("%s is required in CI (installed by .ci/run): %v", tool, err)
+			}
+			t.Skipf("%s not installed: %v", tool, err)
+		}
+	}
+}
+
+// TestREADMETour runs the README's tour block as it is written.
+func TestREADMETour(t *testing.T) {
+	requireTools(t, "bash", "curl", "jq", "date")
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)<!-- tour:begin[^>]*-->\\s*```sh\\n(.*?)```\\s*<!-- tour:end -->").FindSubmatch(readme)
+	if block == nil {
+		t.Fatal("README.md has no tour block between <!-- tour:begin --> and <!-- tour:end -->")
+	}
+	dir := t.TempDir()
+	db := filepath.Join(dir, "tour.db")
+	s := startServer(t, db)
+
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(block[1]))
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"),
+		"JWTGATE_DB="+db, "JWTGATE_ADDR="+s.addr)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("tour failed: %v\n%s", err, out)
+	}
+	text := string(out)
+	for _, want := range []*regexp.Regexp{
+		regexp.MustCompile(`created user alice in account alice \(250 credits\)`),
+		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":250\},"Jwt":"eyJ`),
+		regexp.MustCompile(`"sub": "alice"`),
+		regexp.MustCompile(`"application": "tour"`),
+		regexp.MustCompile(`"max_credits": 100`),
+		regexp.MustCompile(`"kty":"OKP"`),
+		regexp.MustCompile(`"ErrorMessage":"invalid username or password"`),
+		regexp.MustCompile(`(?m)^\S+\s+alice\s+-\s+UserAdmin.GetJWT\s+1\s+1\s+0$`),
+		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
+		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour-key\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
+	} {
+		if !want.MatchString(text) {
+			t.Errorf("tour output lacks %s", want)
+		}
+	}
+	if t.Failed() {
+		t.Logf("tour output:\n%s", text)
+	}
+	s.stop(t)
+	key := regexp.MustCompile(`(?m)^jg_\S+$`).FindString(text)
+	logs := s.stderr.String()
+	for _, secret := range []string{"correct-horse-battery", key, "eyJ"} {
+		if secret != "" && strings.Contains(logs, secret) {
+			t.Errorf("the server log holds a secret (%.6s…)", secret)
+		}
+	}
+}
