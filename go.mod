@@ -10,4 +10,9 @@ require (
 	golang.org/x/term v0.37.0
 )
 
-require golang.org/x/sys v0.38.0 // indirect
+require (
+	github.com/hooklift/gowsdl v0.5.0 // indirect
+	golang.org/x/sys v0.38.0 // indirect
+)
+
+tool github.com/hooklift/gowsdl/cmd/gowsdl

@@ -5,9 +5,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"strings"
-
-	"github.com/gorilla/mux"
 
 	"github.com/jwtgate/jwtgate/core"
 )
@@ -22,15 +19,12 @@ type Handler struct {
 	ClientAddr func(*http.Request) string // the caller's address, for throttling and usage
 }
 
-// Register mounts the plain endpoints on r. Paths match case-insensitively,
-// as on the reference platform.
-func (h *Handler) Register(r *mux.Router) {
-	r.MatcherFunc(PathFold("/UserAdmin/GetJWT.json")).HandlerFunc(h.getJWT)
-}
-
-// PathFold matches a request path case-insensitively.
-func PathFold(path string) mux.MatcherFunc {
-	return func(r *http.Request, _ *mux.RouteMatch) bool { return strings.EqualFold(r.URL.Path, path) }
+// Routes returns the plain endpoints by path. The router matches the paths
+// case-insensitively, as the reference platform does.
+func (h *Handler) Routes() map[string]http.HandlerFunc {
+	return map[string]http.HandlerFunc{
+		"/UserAdmin/GetJWT.json": h.getJWT,
+	}
 }
 
 // readBody reads a bounded body, answering 405/413/400 itself when it cannot.

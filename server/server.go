@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
@@ -18,6 +19,7 @@ import (
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/jsonapi"
+	"github.com/jwtgate/jwtgate/soap"
 )
 
 // Config holds what the HTTP surface needs.
@@ -27,12 +29,25 @@ type Config struct {
 	ClientAddr clientaddr.Resolver
 	// Ping checks the database for /readyz.
 	Ping func(context.Context) error
+	// PublicURL, when set, is the SOAP address the WSDL announces.
+	PublicURL string
+}
+
+// pathFold matches a request path case-insensitively (the reference platform
+// runs on a case-insensitive server, and its clients rely on that).
+func pathFold(path string) mux.MatcherFunc {
+	return func(r *http.Request, _ *mux.RouteMatch) bool { return strings.EqualFold(r.URL.Path, path) }
 }
 
 // New returns the jwtgate HTTP handler.
 func New(cfg Config) http.Handler {
 	r := mux.NewRouter()
-	(&jsonapi.Handler{Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr}).Register(r)
+	plain := &jsonapi.Handler{Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr}
+	for path, h := range plain.Routes() {
+		r.MatcherFunc(pathFold(path)).Handler(h)
+	}
+	r.MatcherFunc(pathFold(soap.Path)).Handler(&soap.Handler{
+		Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr, PublicURL: cfg.PublicURL})
 	r.HandleFunc("/.well-known/jwks.json", jwks(cfg)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

@@ -20,6 +20,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	alg := fs.String("alg", e.envOr("JWTGATE_ALG", core.AlgEdDSA), "signing algorithm: EdDSA, ES256, RS256 or HS256 ($JWTGATE_ALG)")
 	bootstrap := fs.String("bootstrap", e.envOr("JWTGATE_BOOTSTRAP", "true"), "on an empty database, create user admin and print its password once ($JWTGATE_BOOTSTRAP)")
 	proxies := fs.String("trusted-proxies", e.envOr("JWTGATE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed ($JWTGATE_TRUSTED_PROXIES)")
+	publicURL := fs.String("public-url", e.envOr("JWTGATE_PUBLIC_URL", ""), "SOAP address announced in the WSDL, e.g. https://api.example.com/useradmin.asmx (default: the address the client used) ($JWTGATE_PUBLIC_URL)")
 	logFormat := fs.String("log-format", e.envOr("JWTGATE_LOG_FORMAT", "text"), "log format: text or json ($JWTGATE_LOG_FORMAT)")
 	logLevel := fs.String("log-level", e.envOr("JWTGATE_LOG_LEVEL", "info"), "log level: debug, info, warn, error ($JWTGATE_LOG_LEVEL)")
 	if pos, err := parse(fs, args); err != nil {
@@ -77,7 +78,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	log.Info("jwtgate listening", "addr", l.Addr().String(), "db", db.Path, "alg", key.Alg, "kid", key.Kid, "issuer", svc.Issuer, "max_lifetime", maxLifetime)
-	h := server.New(server.Config{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{TrustedProxies: trusted}, Ping: db.Ping})
+	h := server.New(server.Config{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{TrustedProxies: trusted}, Ping: db.Ping, PublicURL: *publicURL})
 	if err := server.Serve(ctx, l, h, log, 10*time.Second); err != nil {
 		return err
 	}
