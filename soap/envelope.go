@@ -1,12 +1,14 @@
 package soap
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"strings"
+	"unicode/utf8"
 )
 
 // SOAP versions and their envelope namespaces.
@@ -48,9 +50,10 @@ const (
 // never needs and an attacker likes: DTDs (entity expansion), processing
 // instructions other than the XML declaration, and deep nesting.
 type guard struct {
-	raw   *xml.Decoder
-	depth int
-	seen  bool // a token other than the declaration has been read
+	raw    *xml.Decoder
+	depth  int
+	seen   bool // a token other than the declaration has been read
+	closed bool // the root element has ended
 }
 
 var errHostile = errors.New("refused")
@@ -62,11 +65,20 @@ func (g *guard) Token() (xml.Token, error) {
 	}
 	switch t := t.(type) {
 	case xml.StartElement:
+		if g.closed {
+			return nil, errors.New("content after the root element")
+		}
 		if g.depth++; g.depth > MaxDepth {
 			return nil, fmt.Errorf("%w: elements are nested deeper than %d", errHostile, MaxDepth)
 		}
 	case xml.EndElement:
-		g.depth--
+		if g.depth--; g.depth == 0 {
+			g.closed = true
+		}
+	case xml.CharData:
+		if g.depth == 0 && len(bytes.TrimSpace(t)) > 0 {
+			return nil, errors.New("text outside the root element")
+		}
 	case xml.Directive:
 		return nil, fmt.Errorf("%w: DOCTYPE and other declarations are not allowed", errHostile)
 	case xml.ProcInst:
@@ -89,6 +101,7 @@ type envelope struct {
 type faultError struct {
 	code    string // VersionMismatch, MustUnderstand, Client or Server (1.1 names)
 	message string
+	in      version // the version to answer in; 0: the request's
 }
 
 func (f *faultError) Error() string { return f.code + ": " + f.message }
@@ -111,8 +124,11 @@ func malformed(err error) *faultError {
 // readEnvelope reads a request up to the first element inside Body and
 // checks the envelope version against want (from the Content-Type).
 func readEnvelope(body []byte, want version) (*envelope, error) {
+	// XML 1.0 allows a byte-order mark before UTF-8; some stacks send one.
+	body = bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF"))
 	raw := xml.NewDecoder(bytes.NewReader(body))
 	raw.Strict = true
+	raw.CharsetReader = charsetReader
 	dec := xml.NewTokenDecoder(&guard{raw: raw})
 
 	root, err := nextStart(dec)
@@ -131,7 +147,9 @@ func readEnvelope(body []byte, want version) (*envelope, error) {
 		return nil, &faultError{code: "VersionMismatch", message: fmt.Sprintf("unknown SOAP envelope namespace %q", root.Name.Space)}
 	}
 	if env.version != want {
-		return nil, &faultError{code: "VersionMismatch", message: fmt.Sprintf(
+		// SOAP 1.2 Part 1, appendix A: either way round, the fault is a
+		// SOAP 1.1 message (a 1.1 node cannot read anything else).
+		return nil, &faultError{code: "VersionMismatch", in: soap11, message: fmt.Sprintf(
 			"a SOAP %s envelope was sent with the Content-Type of SOAP %s", env.version, want)}
 	}
 	for {
@@ -149,8 +167,10 @@ func readEnvelope(body []byte, want version) (*envelope, error) {
 			}
 		case "Body":
 			op, err := nextStart(dec)
-			if err != nil {
+			if errors.Is(err, errEnd) {
 				return nil, clientFault("the SOAP Body holds no operation")
+			} else if err != nil {
+				return nil, malformed(err)
 			}
 			env.op = op
 			return env, nil
@@ -184,9 +204,23 @@ func checkHeader(dec *xml.Decoder, v version) error {
 	}
 }
 
-// finish reads the rest of the document, so that a truncated or malformed
-// message is refused before anything is done for it.
+// finish checks that the operation element was the Body's only child and
+// reads the rest of the document, so that a truncated or malformed message is
+// refused before anything is done for it.
 func (env *envelope) finish() error {
+	for _, want := range []string{"Body", "Envelope"} {
+		_, err := nextStart(env.dec)
+		switch {
+		case err == nil && want == "Body":
+			return clientFault("the SOAP Body must hold exactly one operation element")
+		case err == nil:
+			return clientFault("unexpected element after the SOAP Body")
+		case !errors.Is(err, errEnd):
+			return malformed(err)
+		}
+	}
+	// The guard refuses elements and text after the root: what is left may
+	// only be comments and white space.
 	for {
 		if _, err := env.dec.Token(); err == io.EOF {
 			return nil
@@ -196,8 +230,11 @@ func (env *envelope) finish() error {
 	}
 }
 
-// nextStart returns the next start element, skipping character data and
-// comments; it fails at an end element.
+// errEnd is what nextStart returns at an end element.
+var errEnd = errors.New("unexpected end element")
+
+// nextStart returns the next start element, skipping comments and
+// whitespace; it returns errEnd at an end element.
 func nextStart(dec *xml.Decoder) (xml.StartElement, error) {
 	for {
 		t, err := dec.Token()
@@ -208,13 +245,44 @@ func nextStart(dec *xml.Decoder) (xml.StartElement, error) {
 		case xml.StartElement:
 			return t, nil
 		case xml.EndElement:
-			return xml.StartElement{}, fmt.Errorf("unexpected end of element %q", t.Name.Local)
+			return xml.StartElement{}, errEnd
 		case xml.CharData:
 			if len(bytes.TrimSpace(t)) > 0 {
 				return xml.StartElement{}, errors.New("unexpected text between elements")
 			}
 		}
 	}
+}
+
+// charsetReader accepts the encodings that are UTF-8 or trivially map to
+// it; anything else (UTF-16 included) is refused with a plain message.
+func charsetReader(label string, in io.Reader) (io.Reader, error) {
+	switch strings.ToLower(label) {
+	case "us-ascii", "ascii":
+		return in, nil
+	case "iso-8859-1", "latin1", "iso_8859-1":
+		return latin1Reader{bufio.NewReader(in)}, nil
+	}
+	return nil, fmt.Errorf("%w: encoding %q is not supported; send UTF-8", errHostile, label)
+}
+
+// latin1Reader decodes ISO-8859-1: each byte is the rune of the same value.
+type latin1Reader struct{ r *bufio.Reader }
+
+func (l latin1Reader) Read(p []byte) (int, error) {
+	n := 0
+	for n < len(p) {
+		c, err := l.r.ReadByte()
+		if err != nil {
+			return n, err
+		}
+		if n+utf8.RuneLen(rune(c)) > len(p) {
+			l.r.UnreadByte() //nolint:errcheck // just read
+			break
+		}
+		n += utf8.EncodeRune(p[n:], rune(c))
+	}
+	return n, nil
 }
 
 func (v version) String() string {

@@ -131,16 +131,22 @@ func (h *Handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		h.writeFault(w, r, v, 0, err)
 		return
 	}
-	h.writeEnvelope(w, v, http.StatusOK, resp)
+	h.writeEnvelope(w, v, http.StatusOK, nil, resp)
 }
 
-// writeEnvelope wraps a body element in an envelope of version v.
-func (h *Handler) writeEnvelope(w http.ResponseWriter, v version, status int, body []byte) {
+// writeEnvelope wraps header blocks (may be nil) and a body element in an
+// envelope of version v.
+func (h *Handler) writeEnvelope(w http.ResponseWriter, v version, status int, header, body []byte) {
 	var b bytes.Buffer
 	b.Grow(len(body) + 300)
 	b.WriteString(`<?xml version="1.0" encoding="utf-8"?>` +
-		`<soap:Envelope xmlns:soap="` + v.namespace() + `" xmlns:xsi="` + nsXSI + `" xmlns:xsd="http://www.w3.org/2001/XMLSchema">` +
-		`<soap:Body>`)
+		`<soap:Envelope xmlns:soap="` + v.namespace() + `" xmlns:xsi="` + nsXSI + `" xmlns:xsd="http://www.w3.org/2001/XMLSchema">`)
+	if header != nil {
+		b.WriteString(`<soap:Header>`)
+		b.Write(header)
+		b.WriteString(`</soap:Header>`)
+	}
+	b.WriteString(`<soap:Body>`)
 	b.Write(body)
 	b.WriteString(`</soap:Body></soap:Envelope>`)
 	w.Header().Set("Content-Type", v.contentType())
@@ -159,6 +165,9 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, v version, 
 		// with Success=false by the operation itself.
 		h.Logger.ErrorContext(r.Context(), "SOAP request failed", "err", err)
 		f = &faultError{code: "Server", message: core.ErrorMessage(err)}
+	}
+	if f.in != 0 {
+		v = f.in
 	}
 	if status == 0 {
 		status = http.StatusInternalServerError // SOAP 1.1, and 1.2 Receiver/VersionMismatch/MustUnderstand
@@ -180,5 +189,14 @@ func (h *Handler) writeFault(w http.ResponseWriter, r *http.Request, v version, 
 		xml.EscapeText(&b, []byte(f.message)) //nolint:errcheck
 		b.WriteString(`</faultstring></soap:Fault>`)
 	}
-	h.writeEnvelope(w, v, status, b.Bytes())
+	var header []byte
+	if f.code == "VersionMismatch" {
+		header = []byte(upgrade) // SOAP 1.2 Part 1 §5.4.7: the envelopes understood
+	}
+	h.writeEnvelope(w, v, status, header, b.Bytes())
 }
+
+const upgrade = `<upg:Upgrade xmlns:upg="` + ns12 + `">` +
+	`<upg:SupportedEnvelope qname="e12:Envelope" xmlns:e12="` + ns12 + `"/>` +
+	`<upg:SupportedEnvelope qname="e11:Envelope" xmlns:e11="` + ns11 + `"/>` +
+	`</upg:Upgrade>`
