@@ -1,0 +1,377 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/clientaddr"
+	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/sqlite"
+)
+
+// Fixtures. The issuer is not the default, to prove it is configurable.
+const (
+	testIssuer   = "https://jwtgate.test"
+	testUser     = "alice"
+	testPassword = "correct horse battery staple"
+	testCredits  = 250
+	brokeUser    = "bob"
+	brokePass    = "bob's long password"
+	getJWTPath   = "/UserAdmin/GetJWT.json"
+	jwksPath     = "/.well-known/jwks.json"
+	loopbackAddr = "127.0.0.1" // the client address httptest callers have
+)
+
+var cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// syncBuffer is a log sink that handlers write to while the test reads it.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is the assembled server on a real SQLite file, with an injected clock
+// that starts at the real time (so that other languages' verifiers, which use
+// the real clock, accept its tokens).
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	svc    *core.Service
+	db     *sqlite.DB
+	srv    *httptest.Server
+	logs   *syncBuffer
+	apiKey string       // a live key of testUser
+	keyRec *core.APIKey // its record
+
+	mu  sync.Mutex
+	now time.Time
+
+	rawOnce sync.Once
+	raw     *sql.DB
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := &env{t: t, ctx: ctx, db: db, logs: &syncBuffer{}, now: time.Now().UTC()}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.svc = core.NewService(db)
+	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
+	e.svc.Issuer = testIssuer
+	e.svc.Logger = log
+	e.svc.Now = e.clock
+	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
+		t.Fatalf("EnsureSigningKey: %v", err)
+	}
+	if _, err := e.svc.CreateUser(ctx, core.CreateUserRequest{Username: testUser, Password: testPassword, Credits: testCredits}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if _, err := e.svc.CreateUser(ctx, core.CreateUserRequest{Username: brokeUser, Password: brokePass, Credits: 0}); err != nil {
+		t.Fatalf("CreateUser: %v", err)
+	}
+	if e.apiKey, e.keyRec, err = e.svc.CreateAPIKey(ctx, testUser); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	e.srv = httptest.NewServer(server.New(server.Config{
+		Service:    e.svc,
+		Logger:     log,
+		ClientAddr: clientaddr.Resolver{},
+		Ping:       db.Ping,
+	}))
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
+}
+
+// expires returns a whole-second expiresAt d from the clock, so that exp can
+// be compared exactly.
+func (e *env) expires(d time.Duration) time.Time {
+	return e.clock().Add(d).Truncate(time.Second)
+}
+
+// rotate makes a fresh key of alg the active one and returns it.
+func (e *env) rotate(alg string) *core.SigningKey {
+	e.t.Helper()
+	e.svc.Alg = alg
+	k, err := e.svc.RotateSigningKey(e.ctx)
+	if err != nil {
+		e.t.Fatalf("RotateSigningKey(%s): %v", alg, err)
+	}
+	return k
+}
+
+// request is a GetJWT body with every parameter.
+func (e *env) request(d time.Duration) map[string]any {
+	return map[string]any{
+		"username":       testUser,
+		"password":       testPassword,
+		"clientIp":       "203.0.113.9",
+		"expiresAt":      e.expires(d).Format(time.RFC3339),
+		"allowedMethods": []string{"AddressCapture", "Email.IsValid"},
+		"maxCredits":     40,
+		"options":        map[string]any{"ApplicationName": "Checkout"},
+	}
+}
+
+// minimal is a GetJWT body with only what is required.
+func (e *env) minimal() map[string]any {
+	return map[string]any{"username": testUser, "password": testPassword, "expiresAt": e.expires(time.Hour).Format(time.RFC3339)}
+}
+
+// response is an HTTP answer read in full.
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) String() string {
+	return fmt.Sprintf("HTTP %d %q", r.status, r.body)
+}
+
+// send makes a request without failing the test, for use in goroutines.
+// An empty contentType sends no Content-Type at all.
+func (e *env) send(method, path, contentType string, body []byte) (*response, error) {
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(e.ctx, method, e.srv.URL+path, rd)
+	if err != nil {
+		return nil, err
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	res, err := e.srv.Client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &response{status: res.StatusCode, header: res.Header, body: b}, nil
+}
+
+func (e *env) do(method, path, contentType string, body []byte) *response {
+	e.t.Helper()
+	r, err := e.send(method, path, contentType, body)
+	if err != nil {
+		e.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// getJWT posts body (a map or raw JSON) to the GetJWT endpoint.
+func (e *env) getJWT(body any) *response {
+	e.t.Helper()
+	return e.getJWTAt(getJWTPath, body)
+}
+
+func (e *env) getJWTAt(path string, body any) *response {
+	e.t.Helper()
+	b, ok := body.([]byte)
+	if !ok {
+		b = mustJSON(e.t, body)
+	}
+	return e.do(http.MethodPost, path, "application/json", b)
+}
+
+// The envelope exactly as the contract prints it: Status then Jwt; Success,
+// ErrorMessage, CreditsRemaining in that order; nothing else.
+var (
+	okRE   = regexp.MustCompile(`^\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":(\d+)\},"Jwt":"([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)"\}\n?$`)
+	failRE = regexp.MustCompile(`^\{"Status":\{"Success":false,"ErrorMessage":("(?:[^"\\]|\\.)+"),"CreditsRemaining":0\},"Jwt":null\}\n?$`)
+)
+
+// assertJSONHeaders checks the headers every envelope carries.
+func assertJSONHeaders(t *testing.T, r *response) {
+	t.Helper()
+	mt, params, err := mime.ParseMediaType(r.header.Get("Content-Type"))
+	if err != nil || mt != "application/json" || (params["charset"] != "" && !strings.EqualFold(params["charset"], "utf-8")) {
+		t.Errorf("Content-Type = %q, want application/json", r.header.Get("Content-Type"))
+	}
+	if cc := r.header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("Cache-Control = %q, want no-store", cc)
+	}
+	if !json.Valid(r.body) {
+		t.Errorf("body is not valid JSON: %q", r.body)
+	}
+}
+
+// assertOK checks a successful GetJWT answer and returns its token.
+func assertOK(t *testing.T, r *response, credits int64) string {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("got %v, want HTTP 200", r)
+	}
+	assertJSONHeaders(t, r)
+	m := okRE.FindSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("body %q is not exactly {\"Status\":{\"Success\":true,\"ErrorMessage\":null,\"CreditsRemaining\":N},\"Jwt\":\"...\"}", r.body)
+	}
+	if got, _ := strconv.ParseInt(string(m[1]), 10, 64); got != credits {
+		t.Errorf("CreditsRemaining = %s, want %d", m[1], credits)
+	}
+	return string(m[2])
+}
+
+// assertFail checks a refused GetJWT answer of the given HTTP status and
+// returns its ErrorMessage after checking it holds every want substring.
+func assertFail(t *testing.T, r *response, status int, want ...string) string {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("got %v, want HTTP %d", r, status)
+	}
+	assertJSONHeaders(t, r)
+	m := failRE.FindSubmatch(r.body)
+	if m == nil {
+		t.Fatalf("body %q is not exactly {\"Status\":{\"Success\":false,\"ErrorMessage\":\"...\",\"CreditsRemaining\":0},\"Jwt\":null}", r.body)
+	}
+	var msg string
+	if err := json.Unmarshal(m[1], &msg); err != nil {
+		t.Fatalf("ErrorMessage %s: %v", m[1], err)
+	}
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("ErrorMessage %q does not contain %q", msg, w)
+		}
+	}
+	return msg
+}
+
+// rawDB is a second, independent connection to the server's SQLite file.
+func (e *env) rawDB() *sql.DB {
+	e.rawOnce.Do(func() {
+		db, err := sql.Open("sqlite3", e.db.Path+"?_busy_timeout=10000")
+		if err != nil {
+			e.t.Fatalf("open raw db: %v", err)
+		}
+		e.t.Cleanup(func() { db.Close() })
+		e.raw = db
+	})
+	return e.raw
+}
+
+func (e *env) count(query string, args ...any) int {
+	e.t.Helper()
+	var n int
+	if err := e.rawDB().QueryRowContext(e.ctx, query, args...).Scan(&n); err != nil {
+		e.t.Fatalf("%s: %v", query, err)
+	}
+	return n
+}
+
+func (e *env) countTokens() int { return e.count(`SELECT count(*) FROM tokens`) }
+func (e *env) countUsage() int  { return e.count(`SELECT count(*) FROM usage`) }
+
+// usageRow is one line of the usage ledger.
+type usageRow struct {
+	AccountID   sql.NullInt64
+	Application string
+	Method      string
+	Credits     int64
+	Outcome     string
+	ClientAddr  string
+	JTI         sql.NullString
+}
+
+func (e *env) usage() []usageRow {
+	e.t.Helper()
+	rows, err := e.rawDB().QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, client_addr, jti FROM usage ORDER BY id`)
+	if err != nil {
+		e.t.Fatalf("query usage: %v", err)
+	}
+	defer rows.Close()
+	var out []usageRow
+	for rows.Next() {
+		var u usageRow
+		if err := rows.Scan(&u.AccountID, &u.Application, &u.Method, &u.Credits, &u.Outcome, &u.ClientAddr, &u.JTI); err != nil {
+			e.t.Fatalf("scan usage: %v", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatalf("usage rows: %v", err)
+	}
+	return out
+}
+
+// tokenRow is the stored record of an issued token.
+type tokenRow struct {
+	Kid            string
+	APIKeyID       sql.NullString
+	Application    string
+	AllowedMethods string
+	MaxCredits     sql.NullInt64
+	ClientIP       string
+	ExpiresAt      string
+}
+
+func (e *env) tokenRow(jti string) tokenRow {
+	e.t.Helper()
+	var r tokenRow
+	err := e.rawDB().QueryRowContext(e.ctx, `SELECT kid, api_key_id, application, allowed_methods, max_credits, client_ip, expires_at FROM tokens WHERE jti = ?`, jti).
+		Scan(&r.Kid, &r.APIKeyID, &r.Application, &r.AllowedMethods, &r.MaxCredits, &r.ClientIP, &r.ExpiresAt)
+	if err != nil {
+		e.t.Fatalf("token row %q: %v", jti, err)
+	}
+	return r
+}
