@@ -56,6 +56,15 @@ func (s *Service) GetJWT(ctx context.Context, req *GetJWTRequest) (*GetJWTResult
 	return res, nil
 }
 
+// RecordRefused records in the usage ledger a call that a transport refused
+// before it could reach the service (a request it could not map).
+func (s *Service) RecordRefused(ctx context.Context, method, clientAddr string, err error) {
+	ev := &UsageEvent{Time: s.now(), Method: method, ClientAddr: clientAddr, Outcome: string(ErrorCode(err))}
+	if rerr := s.Store.RecordUsage(ctx, ev); rerr != nil {
+		s.Logger.ErrorContext(ctx, "recording usage failed", "method", method, "err", rerr)
+	}
+}
+
 func (s *Service) getJWT(ctx context.Context, req *GetJWTRequest, now time.Time, ev *UsageEvent) (*GetJWTResult, error) {
 	// Cheap checks first: a malformed request costs no password hash.
 	app, err := parseOptions(req.Options)
@@ -67,12 +76,15 @@ func (s *Service) getJWT(ctx context.Context, req *GetJWTRequest, now time.Time,
 	if err != nil {
 		return nil, err
 	}
-	if !expires.After(now) {
-		return nil, Errorf(EINVALID, "expiresAt %s is not in the future", expires.Format(time.RFC3339))
-	}
 	if latest := now.Add(s.MaxLifetime); expires.After(latest) {
 		return nil, Errorf(EINVALID, "expiresAt %s is too far ahead: tokens may live at most %s (until %s)",
 			expires.Format(time.RFC3339), s.MaxLifetime, latest.Format(time.RFC3339))
+	}
+	// A JWT's exp has whole seconds: check and store the expiry the token
+	// will carry, so that no token is issued already expired.
+	expires = expires.Truncate(time.Second)
+	if !expires.After(now) {
+		return nil, Errorf(EINVALID, "expiresAt %s is not in the future", expires.Format(time.RFC3339))
 	}
 	methods, err := NormalizeMethods(req.AllowedMethods)
 	if err != nil {

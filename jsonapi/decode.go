@@ -25,10 +25,11 @@ type object struct {
 
 func (o object) get(name string) json.RawMessage { return o.values[strings.ToLower(name)] }
 
-// decodeObject reads a JSON body. A body that does not parse is errNotJSON;
+// decodeObject reads a JSON body. A body that does not parse is a *notJSONError;
 // valid JSON of the wrong shape (an array, a repeated property) is a
 // business failure (*core.Error).
 func decodeObject(body []byte) (object, error) {
+	body = bytes.TrimPrefix(body, []byte("\xEF\xBB\xBF")) // sent by some .NET and PowerShell clients
 	if len(bytes.TrimSpace(body)) == 0 {
 		return object{}, &notJSONError{"the request body is empty; send a JSON object"}
 	}
@@ -102,7 +103,15 @@ func (o object) int(name string) (*int64, error) {
 	var num json.Number
 	var s string
 	if err := json.Unmarshal(v, &s); err == nil {
-		num = json.Number(strings.TrimSpace(s))
+		// A number in a string is accepted when it is written as a JSON number.
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return nil, nil
+		}
+		if !json.Valid([]byte(s)) || !(s[0] == '-' || '0' <= s[0] && s[0] <= '9') {
+			return nil, core.Errorf(core.EINVALID, "%s must be a whole number or null", name)
+		}
+		num = json.Number(s)
 	} else if err := json.Unmarshal(v, &num); err != nil {
 		return nil, core.Errorf(core.EINVALID, "%s must be a whole number or null", name)
 	}

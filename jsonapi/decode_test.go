@@ -2,6 +2,7 @@ package jsonapi
 
 import (
 	"errors"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -218,7 +219,7 @@ func TestObject_Int(t *testing.T) {
 			}
 		})
 	}
-	for _, body := range []string{`{"maxCredits":null}`, `{}`} {
+	for _, body := range []string{`{"maxCredits":null}`, `{}`, `{"maxCredits":""}`, `{"maxCredits":"  "}`} {
 		t.Run("Absent/"+body, func(t *testing.T) {
 			got, err := mustDecode(t, body).int("maxCredits")
 			if err != nil || got != nil {
@@ -230,7 +231,10 @@ func TestObject_Int(t *testing.T) {
 		{"Fraction", `5.5`, "whole number"},
 		{"StringFraction", `"5.5"`, "whole number"},
 		{"NotNumber", `"abc"`, "whole number"},
-		{"EmptyString", `""`, "whole number"},
+		{"HexFloatString", `"0x1p4"`, "whole number"},
+		{"UnderscoreString", `"1_000"`, "whole number"},
+		{"PlusString", `"+5"`, "whole number"},
+		{"LeadingDotString", `".5e1"`, "whole number"},
 		{"Huge", `1e300`, "whole number"},
 		{"HugeNegative", `-1e300`, "whole number"},
 		{"HugeString", `"1e300"`, "whole number"},
@@ -345,5 +349,25 @@ func TestGetJWTRequest(t *testing.T) {
 			_, err := getJWTRequest(mustDecode(t, tc.body), tc.key)
 			assertInvalid(t, err, tc.want)
 		})
+	}
+}
+
+func TestDecodeObject_ByteOrderMark(t *testing.T) {
+	obj, err := decodeObject([]byte("\xEF\xBB\xBF{\"username\":\"alice\"}"))
+	if err != nil {
+		t.Fatalf("a UTF-8 BOM before the object: %v", err)
+	}
+	if got, _ := obj.str("username"); got != "alice" {
+		t.Fatalf("username = %q", got)
+	}
+}
+
+func TestQueryFold(t *testing.T) {
+	q := url.Values{"Key": {"k1"}, "other": {"x"}}
+	if got := queryFold(q, "key"); got != "k1" {
+		t.Fatalf("queryFold(Key) = %q, want k1", got)
+	}
+	if got := queryFold(q, "missing"); got != "" {
+		t.Fatalf("queryFold(missing) = %q", got)
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 
 	"github.com/jwtgate/jwtgate/core"
 )
@@ -27,47 +29,54 @@ func (h *Handler) Routes() map[string]http.HandlerFunc {
 	}
 }
 
-// readBody reads a bounded body, answering 405/413/400 itself when it cannot.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (object, bool) {
+// errAnswered means readBody has already answered the request.
+var errAnswered = errors.New("answered")
+
+// readBody reads a bounded JSON object. It answers 405, 413 and 400 (not JSON
+// at all) itself and returns errAnswered; valid JSON of the wrong shape is
+// returned as a business failure for the caller to answer.
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (object, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		writeJSON(w, http.StatusMethodNotAllowed, GetJWTResponse{Status: failure("use POST with a JSON body")})
-		return object{}, false
+		return object{}, errAnswered
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
 		writeJSON(w, http.StatusRequestEntityTooLarge, GetJWTResponse{Status: failure("the request body is larger than 1 MiB")})
-		return object{}, false
+		return object{}, errAnswered
 	case err != nil:
 		writeJSON(w, http.StatusBadRequest, GetJWTResponse{Status: failure("the request body could not be read")})
-		return object{}, false
+		return object{}, errAnswered
 	}
 	obj, err := decodeObject(body)
 	var notJSON *notJSONError
-	switch {
-	case errors.As(err, &notJSON):
+	if errors.As(err, &notJSON) {
 		writeJSON(w, http.StatusBadRequest, GetJWTResponse{Status: failure(notJSON.msg)})
-		return object{}, false
-	case err != nil:
-		writeError(w, r, h.Logger, "decode", err)
-		return object{}, false
+		return object{}, errAnswered
 	}
-	return obj, true
+	return obj, err
 }
 
 func (h *Handler) getJWT(w http.ResponseWriter, r *http.Request) {
-	obj, ok := h.readBody(w, r)
-	if !ok {
+	obj, err := h.readBody(w, r)
+	if errors.Is(err, errAnswered) {
 		return
 	}
-	req, err := getJWTRequest(obj, r.URL.Query().Get("key"))
+	addr := h.ClientAddr(r)
+	var req *core.GetJWTRequest
+	if err == nil {
+		req, err = getJWTRequest(obj, queryFold(r.URL.Query(), "key"))
+	}
 	if err != nil {
+		// Refused before core: still a GetJWT call for the usage ledger.
+		h.Service.RecordRefused(r.Context(), core.MethodGetJWT, addr, err)
 		writeError(w, r, h.Logger, "GetJWT", err)
 		return
 	}
-	req.ClientAddr = h.ClientAddr(r)
+	req.ClientAddr = addr
 	res, err := h.Service.GetJWT(r.Context(), req)
 	if err != nil {
 		writeError(w, r, h.Logger, "GetJWT", err)
@@ -77,6 +86,17 @@ func (h *Handler) getJWT(w http.ResponseWriter, r *http.Request) {
 		Status: Status{Success: true, CreditsRemaining: float64(res.CreditsRemaining)},
 		Jwt:    &res.JWT,
 	})
+}
+
+// queryFold returns the first value of a query parameter named name in any
+// letter case.
+func queryFold(q url.Values, name string) string {
+	for k, v := range q {
+		if strings.EqualFold(k, name) && len(v) > 0 {
+			return v[0]
+		}
+	}
+	return ""
 }
 
 // getJWTRequest maps the lenient body (and ?key=) to a core request.

@@ -638,3 +638,36 @@ func TestLogs_NoSecrets(t *testing.T) {
 		}
 	}
 }
+
+func TestGetJWT_LenientTransport(t *testing.T) {
+	t.Run("KeyQueryAnyCase", func(t *testing.T) {
+		e := newEnv(t)
+		body := map[string]any{"expiresAt": e.expires(time.Hour).Format(time.RFC3339)}
+		assertOK(t, e.getJWTAt(getJWTPath+"?Key="+e.apiKey, body), testCredits)
+	})
+	t.Run("ByteOrderMark", func(t *testing.T) {
+		e := newEnv(t)
+		b := append([]byte("\xEF\xBB\xBF"), mustJSON(t, e.minimal())...)
+		assertOK(t, e.getJWT(b), testCredits)
+	})
+}
+
+// A request refused before it reaches core is still a GetJWT call for the
+// usage ledger (with no token).
+func TestGetJWT_RefusedBeforeCoreIsRecorded(t *testing.T) {
+	for name, body := range map[string]string{
+		"WrongType":         `{"username": 5}`,
+		"DuplicateProperty": `{"username": "a", "USERNAME": "b"}`,
+		"NotAnObject":       `[1, 2]`,
+	} {
+		t.Run(name, func(t *testing.T) {
+			e := newEnv(t)
+			assertFail(t, e.getJWT([]byte(body)), http.StatusOK)
+			rows := e.usage()
+			if len(rows) != 1 || rows[0].Method != core.MethodGetJWT || rows[0].Outcome != string(core.EINVALID) ||
+				rows[0].ClientAddr != "127.0.0.1" || rows[0].JTI.Valid || e.countTokens() != 0 {
+				t.Fatalf("usage = %+v, tokens = %d; want one %s row with outcome invalid", rows, e.countTokens(), core.MethodGetJWT)
+			}
+		})
+	}
+}

@@ -90,10 +90,14 @@ func TestUser(t *testing.T) {
 			t.Fatalf("output %q", out)
 		}
 	})
-	t.Run("ErrDuplicate", func(t *testing.T) { c.fails(t, 1, `user "Bob" already exists`, "s3cret-password\n", "user", "add", "Bob") })
+	t.Run("ErrDuplicate", func(t *testing.T) {
+		c.fails(t, 1, `user "Bob" already exists`, "s3cret-password\n", "user", "add", "Bob")
+	})
 	t.Run("ErrNoPassword", func(t *testing.T) { c.fails(t, 1, "no password on standard input", "", "user", "add", "dave") })
 	t.Run("ErrShortPassword", func(t *testing.T) { c.fails(t, 1, "at least 8 characters", "short\n", "user", "add", "dave") })
-	t.Run("ErrBadName", func(t *testing.T) { c.fails(t, 1, "may not start with", "s3cret-password\n", "user", "add", "apikey-x") })
+	t.Run("ErrBadName", func(t *testing.T) {
+		c.fails(t, 1, "may not start with", "s3cret-password\n", "user", "add", "apikey-x")
+	})
 	t.Run("ErrUnknownAccount", func(t *testing.T) {
 		c.fails(t, 1, `account "nope" not found`, "s3cret-password\n", "user", "add", "dave", "--account", "nope")
 	})
