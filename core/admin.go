@@ -147,6 +147,8 @@ func (s *Service) CreateAPIKey(ctx context.Context, username string) (string, *A
 func (s *Service) RevokeAPIKey(ctx context.Context, id string) error {
 	if full, _, ok := splitAPIKey(id); ok {
 		id = full // accept the whole key as well
+	} else if rest, ok := strings.CutPrefix(id, apiKeyPrefix); ok {
+		id = strings.TrimSuffix(rest, "_") // and "jg_<id>"
 	}
 	return s.Store.RevokeAPIKey(ctx, id, s.now())
 }

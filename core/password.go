@@ -67,8 +67,9 @@ func parseArgon2(encoded string) (p Argon2Params, salt, key []byte, err error) {
 	if _, err := fmt.Sscanf(parts[2], "v=%d", &version); err != nil || version != argon2.Version {
 		return p, nil, nil, fmt.Errorf("unsupported argon2 version %q", parts[2])
 	}
-	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil {
-		return p, nil, nil, fmt.Errorf("bad argon2 parameters %q: %w", parts[3], err)
+	if _, err := fmt.Sscanf(parts[3], "m=%d,t=%d,p=%d", &p.Memory, &p.Time, &p.Threads); err != nil ||
+		fmt.Sprintf("m=%d,t=%d,p=%d", p.Memory, p.Time, p.Threads) != parts[3] {
+		return p, nil, nil, fmt.Errorf("bad argon2 parameters %q", parts[3])
 	}
 	if p.Memory == 0 || p.Time == 0 || p.Threads == 0 {
 		return p, nil, nil, fmt.Errorf("bad argon2 parameters %q", parts[3])

@@ -55,7 +55,12 @@ func throttleKeys(username, client string) (user, addr string) {
 func clientBucket(client string) string {
 	a, err := netip.ParseAddr(client)
 	if err != nil {
-		return client
+		// A host:port would give every connection its own counter.
+		ap, perr := netip.ParseAddrPort(client)
+		if perr != nil {
+			return client
+		}
+		a = ap.Addr()
 	}
 	a = a.Unmap()
 	if a.Is6() {
@@ -83,6 +88,13 @@ func (t *Throttle) wait(key string, now time.Time) time.Duration {
 		return 0
 	}
 	return e.until.Sub(now)
+}
+
+// Len returns the number of tracked keys.
+func (t *Throttle) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.entries)
 }
 
 // Fail records a failed attempt.
@@ -128,8 +140,9 @@ func (t *Throttle) Succeed(username, client string) {
 	delete(t.entries, uk)
 }
 
-// evict keeps the map bounded: first forgotten entries, then, if still full,
-// the least recently failed ones.
+// evict keeps the map bounded: it drops forgotten entries and, if the map is
+// still full, a tenth of the rest (map order is random), so that a full map
+// costs one scan per MaxKeys/10 new keys rather than one per key.
 func (t *Throttle) evict(now time.Time) {
 	if t.MaxKeys <= 0 || len(t.entries) < t.MaxKeys {
 		return
@@ -140,14 +153,10 @@ func (t *Throttle) evict(now time.Time) {
 			delete(t.entries, k)
 		}
 	}
-	for len(t.entries) >= t.MaxKeys {
-		var oldest string
-		var at time.Time
-		for k, e := range t.entries {
-			if oldest == "" || e.last.Before(at) {
-				oldest, at = k, e.last
-			}
+	for k := range t.entries {
+		if len(t.entries) < t.MaxKeys-t.MaxKeys/10 {
+			break
 		}
-		delete(t.entries, oldest)
+		delete(t.entries, k)
 	}
 }

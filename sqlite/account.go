@@ -21,7 +21,7 @@ func createAccount(ctx context.Context, tx *sql.Tx, a *core.Account) error {
 	case isConstraint(err, sqlite3.ErrConstraintUnique):
 		return core.Errorf(core.ECONFLICT, "account %q already exists", a.Name)
 	case isConstraint(err, sqlite3.ErrConstraintCheck):
-		return core.Errorf(core.EINVALID, "credits must not be negative")
+		return core.Errorf(core.EINVALID, "credits must be between 0 and %d", int64(core.MaxCreditsLimit))
 	case err != nil:
 		return err
 	}
@@ -78,7 +78,7 @@ func (db *DB) AddCredits(ctx context.Context, accountID, delta int64) (int64, er
 		case errors.Is(err, sql.ErrNoRows):
 			return notFound("account %d", accountID)
 		case isConstraint(err, sqlite3.ErrConstraintCheck):
-			return core.Errorf(core.EINVALID, "the balance cannot go below zero")
+			return core.Errorf(core.EINVALID, "the balance must stay between 0 and %d; it cannot go below zero", int64(core.MaxCreditsLimit))
 		}
 		return err
 	})

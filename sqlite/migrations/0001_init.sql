@@ -4,7 +4,8 @@
 CREATE TABLE accounts (
     id         INTEGER PRIMARY KEY,
     name       TEXT    NOT NULL UNIQUE COLLATE NOCASE,
-    credits    INTEGER NOT NULL DEFAULT 0 CHECK (credits >= 0),
+    -- 2^53-1: the largest balance every JSON client reads exactly.
+    credits    INTEGER NOT NULL DEFAULT 0 CHECK (credits BETWEEN 0 AND 9007199254740991),
     created_at TEXT    NOT NULL
 );
 

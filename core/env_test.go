@@ -1,0 +1,347 @@
+package core_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/ed25519"
+	"crypto/elliptic"
+	"crypto/rsa"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/sqlite"
+)
+
+// Test fixtures. t0 has a fractional second on purpose: iat/nbf must be
+// truncated to whole seconds.
+var (
+	t0          = time.Date(2030, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
+	cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+)
+
+const (
+	testUser     = "alice"
+	testPassword = "correct horse battery staple"
+	testCredits  = 250
+	testAddr     = "203.0.113.7"
+)
+
+// env is a Service on a real SQLite file with an injected clock.
+type env struct {
+	t   *testing.T
+	ctx context.Context
+	svc *core.Service
+	db  *sqlite.DB
+
+	mu  sync.Mutex
+	now time.Time
+
+	rawOnce sync.Once
+	raw     *sql.DB
+}
+
+// newBareEnv returns an env with a signing key and no user.
+func newBareEnv(t *testing.T) *env {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	e := &env{t: t, ctx: ctx, db: db, now: t0}
+	e.svc = core.NewService(db)
+	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
+	e.svc.Logger = slog.New(slog.DiscardHandler)
+	e.svc.Now = e.clock
+	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
+		t.Fatalf("EnsureSigningKey: %v", err)
+	}
+	return e
+}
+
+// newEnv returns an env with user testUser holding testCredits.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := newBareEnv(t)
+	e.createUser(testUser, testPassword, testCredits)
+	return e
+}
+
+func (e *env) clock() time.Time {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.now
+}
+
+func (e *env) advance(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.now = e.now.Add(d)
+}
+
+func (e *env) createUser(name, password string, credits int64) *core.User {
+	e.t.Helper()
+	u, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: name, Password: password, Credits: credits})
+	if err != nil {
+		e.t.Fatalf("CreateUser(%q): %v", name, err)
+	}
+	return u
+}
+
+// req returns a valid GetJWT request for testUser, expiring in an hour.
+func (e *env) req() *core.GetJWTRequest {
+	return &core.GetJWTRequest{
+		Username:   testUser,
+		Password:   testPassword,
+		ExpiresAt:  fmtExpires(e.clock().Add(time.Hour)),
+		ClientAddr: testAddr,
+	}
+}
+
+// fmtExpires formats t the way a client would, with 7 fractional digits.
+func fmtExpires(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
+
+func (e *env) getJWT(r *core.GetJWTRequest) (*core.GetJWTResult, error) {
+	return e.svc.GetJWT(e.ctx, r)
+}
+
+// mustGetJWT issues a token and returns it with its strictly verified claims.
+func (e *env) mustGetJWT(r *core.GetJWTRequest) (*core.GetJWTResult, *core.Claims) {
+	e.t.Helper()
+	res, err := e.getJWT(r)
+	if err != nil {
+		e.t.Fatalf("GetJWT: %v", err)
+	}
+	return res, e.parse(res.JWT)
+}
+
+// rawDB is a second, independent connection to the store's file, for
+// checks the Store interface cannot express.
+func (e *env) rawDB() *sql.DB {
+	e.rawOnce.Do(func() {
+		db, err := sql.Open("sqlite3", e.db.Path)
+		if err != nil {
+			e.t.Fatalf("open raw db: %v", err)
+		}
+		e.t.Cleanup(func() { db.Close() })
+		e.raw = db
+	})
+	return e.raw
+}
+
+func (e *env) countTokens() int {
+	e.t.Helper()
+	var n int
+	if err := e.rawDB().QueryRowContext(e.ctx, `SELECT count(*) FROM tokens`).Scan(&n); err != nil {
+		e.t.Fatalf("count tokens: %v", err)
+	}
+	return n
+}
+
+// outcomes returns the outcome column of the usage ledger, oldest first.
+func (e *env) outcomes() []string {
+	e.t.Helper()
+	rows, err := e.rawDB().QueryContext(e.ctx, `SELECT outcome FROM usage ORDER BY id`)
+	if err != nil {
+		e.t.Fatalf("query usage: %v", err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		if err := rows.Scan(&s); err != nil {
+			e.t.Fatalf("scan usage: %v", err)
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		e.t.Fatalf("usage rows: %v", err)
+	}
+	return out
+}
+
+// usageTotals sums every row of the usage report.
+func (e *env) usageTotals() (calls, failures, credits int64) {
+	e.t.Helper()
+	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
+	if err != nil {
+		e.t.Fatalf("Usage: %v", err)
+	}
+	for _, r := range rows {
+		calls += r.Calls
+		failures += r.Failures
+		credits += r.Credits
+	}
+	return calls, failures, credits
+}
+
+// assertRefused checks that a GetJWT that failed with code left exactly one
+// failed line in the ledger and no token.
+func (e *env) assertRefused(code core.Code) {
+	e.t.Helper()
+	if got := e.outcomes(); len(got) != 1 || got[0] != string(code) {
+		e.t.Errorf("usage outcomes = %q, want [%q]", got, code)
+	}
+	if calls, failures, credits := e.usageTotals(); calls != 1 || failures != 1 || credits != 0 {
+		e.t.Errorf("usage report: calls=%d failures=%d credits=%d, want 1, 1, 0", calls, failures, credits)
+	}
+	if n := e.countTokens(); n != 0 {
+		e.t.Errorf("tokens table has %d rows after a refused call, want 0", n)
+	}
+}
+
+// assertErr checks err's code and that its message holds every want substring.
+func assertErr(t *testing.T, err error, code core.Code, want ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("err = nil, want code %q", code)
+	}
+	if got := core.ErrorCode(err); got != code {
+		t.Fatalf("ErrorCode = %q, want %q (err: %v)", got, code, err)
+	}
+	msg := core.ErrorMessage(err)
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("message %q does not contain %q", msg, w)
+		}
+	}
+}
+
+// parse verifies tok strictly: the algorithm must be the key's, expiry and
+// issuer are required, time is the env's clock. Public keys come from JWKS;
+// an HS256 secret (never published) from the store.
+func (e *env) parse(tok string) *core.Claims {
+	e.t.Helper()
+	c, err := e.tryParse(tok)
+	if err != nil {
+		e.t.Fatalf("parsing token: %v", err)
+	}
+	return c
+}
+
+func (e *env) tryParse(tok string) (*core.Claims, error) {
+	alg, _ := tokenHeader(e.t, tok)
+	p := jwt.NewParser(
+		jwt.WithValidMethods([]string{alg}),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuer(core.DefaultIssuer),
+		jwt.WithIssuedAt(),
+		jwt.WithTimeFunc(e.clock),
+	)
+	c := &core.Claims{}
+	_, err := p.ParseWithClaims(tok, c, e.keyFunc)
+	return c, err
+}
+
+func (e *env) keyFunc(tok *jwt.Token) (any, error) {
+	kid, _ := tok.Header["kid"].(string)
+	alg, _ := tok.Header["alg"].(string)
+	if alg == core.AlgHS256 {
+		k, err := e.db.SigningKeyByKid(e.ctx, kid)
+		if err != nil {
+			return nil, err
+		}
+		if k.Alg != core.AlgHS256 {
+			return nil, fmt.Errorf("key %s is %s, token says HS256", kid, k.Alg)
+		}
+		return k.Private, nil
+	}
+	set, err := e.svc.JWKS(e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	for _, j := range set.Keys {
+		if j.Kid == kid {
+			if j.Alg != alg {
+				return nil, fmt.Errorf("JWK %s has alg %s, token says %s", kid, j.Alg, alg)
+			}
+			return jwkPublicKey(j)
+		}
+	}
+	return nil, fmt.Errorf("kid %q not in JWKS", kid)
+}
+
+// jwkPublicKey converts a JWK to a Go public key, independently of core.
+func jwkPublicKey(j core.JWK) (any, error) {
+	dec := base64.RawURLEncoding.DecodeString
+	switch j.Kty {
+	case "OKP":
+		if j.Crv != "Ed25519" {
+			return nil, fmt.Errorf("OKP curve %q", j.Crv)
+		}
+		x, err := dec(j.X)
+		if err != nil || len(x) != ed25519.PublicKeySize {
+			return nil, fmt.Errorf("OKP x: %d bytes, %v", len(x), err)
+		}
+		return ed25519.PublicKey(x), nil
+	case "EC":
+		if j.Crv != "P-256" {
+			return nil, fmt.Errorf("EC curve %q", j.Crv)
+		}
+		x, err1 := dec(j.X)
+		y, err2 := dec(j.Y)
+		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
+			return nil, fmt.Errorf("EC x/y: %d/%d bytes, %v %v", len(x), len(y), err1, err2)
+		}
+		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
+	case "RSA":
+		n, err1 := dec(j.N)
+		eb, err2 := dec(j.E)
+		if err1 != nil || err2 != nil || len(eb) == 0 || len(eb) > 4 {
+			return nil, fmt.Errorf("RSA n/e: %v %v", err1, err2)
+		}
+		exp := 0
+		for _, b := range eb {
+			exp = exp<<8 | int(b)
+		}
+		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
+	}
+	return nil, fmt.Errorf("unknown kty %q", j.Kty)
+}
+
+// tokenHeader decodes the JOSE header of tok.
+func tokenHeader(t *testing.T, tok string) (alg, kid string) {
+	t.Helper()
+	var h map[string]any
+	decodeSegment(t, tok, 0, &h)
+	alg, _ = h["alg"].(string)
+	kid, _ = h["kid"].(string)
+	return alg, kid
+}
+
+// tokenPayload decodes the raw claims of tok, to see which are present.
+func tokenPayload(t *testing.T, tok string) map[string]json.RawMessage {
+	t.Helper()
+	var m map[string]json.RawMessage
+	decodeSegment(t, tok, 1, &m)
+	return m
+}
+
+func decodeSegment(t *testing.T, tok string, i int, v any) {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		t.Fatalf("token has %d segments, want 3", len(parts))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(parts[i])
+	if err != nil {
+		t.Fatalf("segment %d: %v", i, err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		t.Fatalf("segment %d: %v", i, err)
+	}
+}
