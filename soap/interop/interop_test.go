@@ -55,7 +55,8 @@ const debianPython = "/usr/bin/python3"
 
 // stack is one third-party SOAP client.
 type stack struct {
-	name string // also the ApplicationName it sends
+	name string   // also the ApplicationName it sends
+	env  []string // added to the client's environment
 	// command returns the client's argv before its arguments (WSDL URL,
 	// username, password, application), or an error saying what is missing.
 	command func() ([]string, error)
@@ -68,7 +69,10 @@ var stacks = []stack{
 		}
 		return []string{debianPython, filepath.Join("clients", "zeep_client.py")}, nil
 	}},
-	{name: "php-soapclient", command: func() ([]string, error) {
+	// A zone west of UTC: ext/soap writes an integer timestamp in the C
+	// library's local time with its offset (-05:00 or -04:00), which the
+	// server must honour.
+	{name: "php-soapclient", env: []string{"TZ=America/New_York"}, command: func() ([]string, error) {
 		php, err := exec.LookPath("php")
 		if err != nil {
 			return nil, fmt.Errorf("php (Debian package php-cli): %v", err)
@@ -76,9 +80,7 @@ var stacks = []stack{
 		if out, err := exec.Command(php, "-r", `exit(class_exists("SoapClient") ? 0 : 1);`).CombinedOutput(); err != nil {
 			return nil, fmt.Errorf("PHP's SoapClient (Debian package php-soap): %v %s", err, out)
 		}
-		// A zone west of UTC: ext/soap writes an integer timestamp in local
-		// time with its offset (here -05:00 or -04:00), which the server must honour.
-		return []string{php, "-d", "date.timezone=America/New_York", filepath.Join("clients", "php_client.php")}, nil
+		return []string{php, filepath.Join("clients", "php_client.php")}, nil
 	}},
 	{name: "node-soap", command: func() ([]string, error) {
 		node, err := exec.LookPath("node")
@@ -144,7 +146,7 @@ func TestGetJWT_ThirdPartyStacks(t *testing.T) {
 			srv.createUser(t, username)
 
 			start := time.Now()
-			out := runClient(t, argv, srv.URL+"/useradmin.asmx?WSDL", username, st.name)
+			out := runClient(t, argv, st.env, srv.URL+"/useradmin.asmx?WSDL", username, st.name)
 			end := time.Now()
 			t.Logf("%s %s", out.Stack, out.Version)
 
@@ -186,7 +188,6 @@ func TestGetJWT_ThirdPartyStacks(t *testing.T) {
 type testServer struct {
 	*httptest.Server
 	svc *core.Service
-	log *lockedBuffer
 
 	mu       sync.Mutex
 	requests []wireRequest // SOAP POSTs, in the order they arrived
@@ -214,7 +215,7 @@ func newServer(t *testing.T) *testServer {
 	if _, err := svc.EnsureSigningKey(ctx); err != nil {
 		t.Fatal(err)
 	}
-	s := &testServer{svc: svc, log: logs}
+	s := &testServer{svc: svc}
 	h := server.New(server.Config{Service: svc, Logger: logger, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping})
 	s.Server = httptest.NewServer(s.record(h))
 	t.Cleanup(s.Close)
@@ -270,11 +271,12 @@ func (s *testServer) createUser(t *testing.T, username string) {
 
 // runClient runs a client script from this package's directory and decodes
 // what it prints.
-func runClient(t *testing.T, argv []string, wsdl, username, application string) *output {
+func runClient(t *testing.T, argv, env []string, wsdl, username, application string) *output {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], append(argv[1:], wsdl, username, password, application)...)
+	cmd.Env = append(os.Environ(), env...)
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
