@@ -202,15 +202,18 @@ func TestREADMETour(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	block := regexp.MustCompile("(?s)<!-- tour:begin[^>]*-->\\s*```sh\\n(.*?)```\\s*<!-- tour:end -->").FindSubmatch(readme)
-	if block == nil {
+	var script strings.Builder
+	for _, m := range regexp.MustCompile("(?s)<!-- tour:begin[^>]*-->\\s*```sh\\n(.*?)```\\s*<!-- tour:end -->").FindAllSubmatch(readme, -1) {
+		script.Write(m[1])
+	}
+	if script.Len() == 0 {
 		t.Fatal("README.md has no tour block between <!-- tour:begin --> and <!-- tour:end -->")
 	}
 	dir := t.TempDir()
 	db := filepath.Join(dir, "tour.db")
 	s := startServer(t, db)
 
-	cmd := exec.Command("bash", "-euo", "pipefail", "-c", string(block[1]))
+	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script.String())
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"JWTGATE_DB="+db, "JWTGATE_ADDR="+s.addr)
@@ -230,6 +233,7 @@ func TestREADMETour(t *testing.T) {
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+-\s+UserAdmin.GetJWT\s+1\s+1\s+0$`),
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour-key\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
+		regexp.MustCompile(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"[^>]*><soap:Body><GetJWTResponse xmlns="http://www.data-8.co.uk/integr8"><GetJWTResult><Status><Success>true</Success><CreditsRemaining>250</CreditsRemaining></Status><Jwt>eyJ`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("tour output lacks %s", want)
