@@ -62,6 +62,47 @@ type IssuedToken struct {
 	ClientIP       string
 	IssuedAt       time.Time
 	ExpiresAt      time.Time
+	CreditsSpent   int64      // charged so far against MaxCredits
+	Revoked        *time.Time // nil while the token is live
+}
+
+// Remaining returns the credits the token may still spend, nil when it has
+// no limit of its own.
+func (t *IssuedToken) Remaining() *int64 {
+	if t.MaxCredits == nil {
+		return nil
+	}
+	r := max(*t.MaxCredits-t.CreditsSpent, 0)
+	return &r
+}
+
+// ServiceKey authenticates one of the operator's services to VerifyJWT and
+// ChargeJWT. The secret is shown once at creation; only its hash is stored.
+type ServiceKey struct {
+	ID         string
+	Name       string
+	SecretHash string // hex SHA-256 of the secret: 256 random bits need no slow hash
+	Created    time.Time
+	Revoked    *time.Time
+}
+
+// ChargeRequest asks the store to charge a token and its account atomically.
+type ChargeRequest struct {
+	JTI       string
+	AccountID int64
+	Credits   int64
+	RequestID string     // empty: not idempotent
+	Event     UsageEvent // the ledger line; the store sets Credits and Outcome
+}
+
+// ChargeOutcome is what a charge did. A refusal for lack of credits is an
+// outcome, not an error: it is committed (ledger line, idempotency record).
+type ChargeOutcome struct {
+	Charged        bool
+	Refusal        string // why not, when !Charged
+	TokenRemaining *int64 // nil: no token limit
+	Balance        int64
+	Replayed       bool // the outcome of an earlier call with the same requestId
 }
 
 // Usage outcomes other than the error codes.
@@ -109,6 +150,7 @@ type Store interface {
 	AccountStore
 	UserStore
 	APIKeyStore
+	ServiceKeyStore
 	SigningKeyStore
 	TokenStore
 	UsageStore
@@ -142,6 +184,16 @@ type APIKeyStore interface {
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
 }
 
+type ServiceKeyStore interface {
+	// CreateServiceKey refuses (ECONFLICT) a name held by an active key.
+	CreateServiceKey(ctx context.Context, k *ServiceKey) error
+	ServiceKeyByID(ctx context.Context, id string) (*ServiceKey, error)
+	ListServiceKeys(ctx context.Context) ([]*ServiceKey, error)
+	// RevokeServiceKey revokes the active key with this id or name;
+	// revoking a revoked key is harmless.
+	RevokeServiceKey(ctx context.Context, idOrName string, at time.Time) error
+}
+
 type SigningKeyStore interface {
 	// RotateSigningKey retires the active key (if any) at k.Created and makes
 	// k the active key, atomically.
@@ -158,6 +210,14 @@ type TokenStore interface {
 	// IssueToken records t and its usage event in one transaction.
 	IssueToken(ctx context.Context, t *IssuedToken, ev *UsageEvent) error
 	TokenByJTI(ctx context.Context, jti string) (*IssuedToken, error)
+	// RevokeToken marks a token revoked; revoking twice keeps the first time.
+	RevokeToken(ctx context.Context, jti string, at time.Time) error
+	// Charge, in one transaction: replays the stored outcome of an earlier
+	// request with the same (JTI, RequestID), or refuses a revoked token
+	// (EUNAUTHORIZED), or charges the token and the account only if neither
+	// would overdraw; it writes the ledger line and, with a RequestID, the
+	// outcome. A replay with other credits or method is ECONFLICT.
+	Charge(ctx context.Context, c *ChargeRequest) (*ChargeOutcome, error)
 }
 
 type UsageStore interface {

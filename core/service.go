@@ -21,6 +21,7 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummyHash string
+	verify    verifier
 }
 
 // Defaults used when a Service field is left zero.

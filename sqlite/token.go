@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"encoding/json"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/jwtgate/jwtgate/core"
 )
@@ -30,9 +32,10 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 	t := &core.IssuedToken{}
 	var apiKey sql.NullString
 	var methods string
-	err := db.rdb.QueryRowContext(ctx, `SELECT jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at
+	err := db.rdb.QueryRowContext(ctx, `SELECT jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at,
+		credits_spent, revoked_at
 		FROM tokens WHERE jti = ?`, jti).Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
-		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt})
+		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked})
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token %q", jti)
 	}
@@ -44,6 +47,101 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 		return nil, core.Internal(err)
 	}
 	return t, nil
+}
+
+func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) error {
+	return wrap(db.write(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE jti = ?`, fmtTime(at), jti)
+		if err != nil {
+			return err
+		}
+		return affected(res, notFound("token %q", jti))
+	}))
+}
+
+func (db *DB) Charge(ctx context.Context, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
+	var out *core.ChargeOutcome
+	err := db.write(ctx, func(tx *sql.Tx) (err error) {
+		out, err = charge(ctx, tx, c)
+		return err
+	})
+	return out, wrap(err)
+}
+
+// charge runs inside one immediate transaction, so that concurrent charges,
+// from this process or another, are serialised by SQLite's write lock.
+func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
+	out := &core.ChargeOutcome{}
+	if c.RequestID != "" {
+		var method, outcome string
+		var credits int64
+		err := tx.QueryRowContext(ctx, `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`,
+			c.JTI, c.RequestID).Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance)
+		switch {
+		case err == nil:
+			if method != c.Event.Method || credits != c.Credits {
+				return nil, core.Errorf(core.ECONFLICT, "requestId %q was already used for a charge of %d credits for %s", c.RequestID, credits, method)
+			}
+			out.Charged, out.Replayed = outcome == core.OutcomeOK, true
+			return out, nil
+		case !errors.Is(err, sql.ErrNoRows):
+			return nil, err
+		}
+	}
+	var maxCredits sql.NullInt64
+	var spent int64
+	var revoked sql.NullString
+	if err := tx.QueryRowContext(ctx, `SELECT max_credits, credits_spent, revoked_at FROM tokens WHERE jti = ?`, c.JTI).
+		Scan(&maxCredits, &spent, &revoked); err != nil {
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, notFound("token %q", c.JTI)
+		}
+		return nil, err
+	}
+	if revoked.Valid {
+		return nil, core.Errorf(core.EUNAUTHORIZED, "token has been revoked")
+	}
+	if err := tx.QueryRowContext(ctx, `SELECT credits FROM accounts WHERE id = ?`, c.AccountID).Scan(&out.Balance); err != nil {
+		return nil, err
+	}
+	remaining := func(spent int64) *int64 {
+		if !maxCredits.Valid {
+			return nil
+		}
+		r := maxCredits.Int64 - spent
+		return &r
+	}
+	switch {
+	case maxCredits.Valid && spent+c.Credits > maxCredits.Int64:
+		out.Refusal = fmt.Sprintf("token credit limit reached: %d of %d spent, %d more requested", spent, maxCredits.Int64, c.Credits)
+	case out.Balance < c.Credits:
+		out.Refusal = fmt.Sprintf("account has %d credits remaining, %d requested", out.Balance, c.Credits)
+	default:
+		out.Charged = true
+	}
+	ev := c.Event
+	if out.Charged {
+		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET credits = credits - ? WHERE id = ?`, c.Credits, c.AccountID); err != nil {
+			return nil, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET credits_spent = credits_spent + ? WHERE jti = ?`, c.Credits, c.JTI); err != nil {
+			return nil, err
+		}
+		out.Balance -= c.Credits
+		spent += c.Credits
+		ev.Credits, ev.Outcome = c.Credits, core.OutcomeOK
+	} else {
+		ev.Credits, ev.Outcome = 0, string(core.ENOCREDITS)
+	}
+	out.TokenRemaining = remaining(spent)
+	if c.RequestID != "" {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO charges (jti, request_id, method, credits, outcome, message, token_remaining, balance, time)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.JTI, c.RequestID, c.Event.Method, c.Credits, ev.Outcome, out.Refusal,
+			out.TokenRemaining, out.Balance, fmtTime(ev.Time)); err != nil {
+			return nil, err
+		}
+	}
+	return out, insertUsage(ctx, tx, &ev)
 }
 
 func nonNil(s []string) []string {
