@@ -199,9 +199,9 @@ func (s *Service) GetCreditsRemaining(ctx context.Context, c Credentials) (int64
 // MaxUsageRange bounds a GetUsage query.
 const MaxUsageRange = 366 * 24 * time.Hour
 
-// GetUsageRequest asks for the caller's usage in [From, To); empty From
-// means 30 days before To, empty To means now. Days (YYYY-MM-DD) and
-// date-times are accepted; a day as To includes that day.
+// GetUsageRequest asks for the caller's usage in [From, To); empty To means
+// the end of today (UTC), empty From 30 days before To. Days (YYYY-MM-DD)
+// and date-times are accepted; a day as To includes that day.
 type GetUsageRequest struct {
 	Credentials
 	From, To string
@@ -209,8 +209,8 @@ type GetUsageRequest struct {
 
 // GetUsage returns the caller's account usage by day, application and method.
 func (s *Service) GetUsage(ctx context.Context, req *GetUsageRequest) ([]*UsageRow, int64, error) {
-	now := s.now()
-	to, err := parseBound("to", req.To, now, true)
+	endOfToday := s.now().Truncate(24 * time.Hour).Add(24 * time.Hour)
+	to, err := parseBound("to", req.To, endOfToday, true)
 	if err != nil {
 		return nil, 0, err
 	}

@@ -204,6 +204,19 @@ func checkHeader(dec *xml.Decoder, v version) error {
 	}
 }
 
+// decode reads the operation element into v and checks the rest of the
+// document; decoding errors become client faults.
+func (env *envelope) decode(v any) error {
+	if err := env.dec.DecodeElement(v, &env.op); err != nil {
+		var f *faultError
+		if errors.As(err, &f) {
+			return f
+		}
+		return malformed(err)
+	}
+	return env.finish()
+}
+
 // finish checks that the operation element was the Body's only child and
 // reads the rest of the document, so that a truncated or malformed message is
 // refused before anything is done for it.

@@ -34,7 +34,12 @@ type Handler struct {
 type operation func(h *Handler, r *http.Request, env *envelope) ([]byte, error)
 
 var operations = map[string]operation{
-	"GetJWT": (*Handler).getJWT,
+	"GetJWT":              (*Handler).getJWT,
+	"VerifyJWT":           (*Handler).verifyJWT,
+	"ChargeJWT":           (*Handler).chargeJWT,
+	"RevokeJWT":           (*Handler).revokeJWT,
+	"GetCreditsRemaining": (*Handler).getCreditsRemaining,
+	"GetUsage":            (*Handler).getUsage,
 }
 
 // Action returns the SOAPAction of an operation.

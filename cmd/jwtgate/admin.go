@@ -34,6 +34,7 @@ func admin(ctx context.Context, group string, args []string, e *env) error {
 		"user add": {1, 1}, "user passwd": {1, 1}, "user disable": {1, 1}, "user enable": {1, 1}, "user list": {0, 0},
 		"apikey create": {1, 1}, "apikey revoke": {1, 1}, "apikey list": {0, 1},
 		"credits add": {2, 2}, "credits show": {0, 1}, "keys rotate": {0, 0}, "keys list": {0, 0}, "usage": {0, 0},
+		"servicekey create": {1, 1}, "servicekey revoke": {1, 1}, "servicekey list": {0, 0},
 	}
 	n, ok := nargs[cmd]
 	if !ok {
@@ -129,6 +130,27 @@ func admin(ctx context.Context, group string, args []string, e *env) error {
 				users[k.UserID] = u.Username
 			}
 			row(tw, k.ID, users[k.UserID], stamp(&k.Created), stamp(k.Revoked))
+		}
+		return tw.Flush()
+	case "servicekey create":
+		key, k, err := svc.CreateServiceKey(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "created service key %s (%s) for VerifyJWT and ChargeJWT; it is shown only once:\n%s\n", k.ID, k.Name, key)
+	case "servicekey revoke":
+		if err := svc.RevokeServiceKey(ctx, pos[0]); err != nil {
+			return err
+		}
+		fmt.Fprintln(out, "service key revoked")
+	case "servicekey list":
+		keys, err := db.ListServiceKeys(ctx)
+		if err != nil {
+			return err
+		}
+		tw := table(out, "ID", "NAME", "CREATED", "REVOKED")
+		for _, k := range keys {
+			row(tw, k.ID, k.Name, stamp(&k.Created), stamp(k.Revoked))
 		}
 		return tw.Flush()
 	case "credits add":

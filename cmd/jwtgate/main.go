@@ -51,6 +51,9 @@ Usage:
   jwtgate apikey create USER                    create an API key (printed once, last line)
   jwtgate apikey revoke ID                      revoke an API key (its id, or the whole key)
   jwtgate apikey list [USER]
+  jwtgate servicekey create NAME               a key for your services' VerifyJWT/ChargeJWT calls (printed once)
+  jwtgate servicekey revoke NAME|ID
+  jwtgate servicekey list
   jwtgate credits add ACCOUNT N                 change a balance by N (may be negative)
   jwtgate credits show [ACCOUNT]
   jwtgate keys rotate [--alg ALG]               make a new signing key active
@@ -74,7 +77,7 @@ func run(ctx context.Context, args []string, e *env) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], e)
-	case "user", "apikey", "credits", "keys", "usage":
+	case "user", "apikey", "servicekey", "credits", "keys", "usage":
 		err = admin(ctx, args[0], args[1:], e)
 	default:
 		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])

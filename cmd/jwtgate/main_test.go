@@ -221,3 +221,24 @@ func TestUsageErrors(t *testing.T) {
 		t.Fatalf("help: exit %d %q", code, out)
 	}
 }
+
+func TestServiceKey(t *testing.T) {
+	c := newCLI(t)
+	out := c.ok(t, "", "servicekey", "create", "billing")
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	key := lines[len(lines)-1]
+	if !strings.HasPrefix(key, "jgs_") || strings.ContainsAny(key, " \t") {
+		t.Fatalf("last line is not the key alone: %q", out)
+	}
+	c.fails(t, 1, "already exists", "", "servicekey", "create", "BILLING")
+	if out := c.ok(t, "", "servicekey", "list"); !regexpLine(out, `\sbilling\s+\S+\s+-$`) || strings.Contains(out, key) {
+		t.Fatalf("servicekey list must show the key's name and never the key:\n%s", out)
+	}
+	c.ok(t, "", "servicekey", "revoke", "billing")
+	c.ok(t, "", "servicekey", "revoke", key) // again, by the whole key: harmless
+	if out := c.ok(t, "", "servicekey", "list"); regexpLine(out, `\sbilling\s+\S+\s+-$`) {
+		t.Fatalf("revoked key still listed as active:\n%s", out)
+	}
+	c.ok(t, "", "servicekey", "create", "billing") // the name is free again
+	c.fails(t, 1, "not found", "", "servicekey", "revoke", "nope")
+}

@@ -45,6 +45,96 @@ type GetJWTResponse struct {
 	GetJWTResult *GetJWTResult `xml:"GetJWTResult,omitempty" json:"GetJWTResult,omitempty"`
 }
 
+type VerifyJWT struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 VerifyJWT"`
+
+	ServiceKey string `xml:"serviceKey,omitempty" json:"serviceKey,omitempty"`
+
+	Jwt string `xml:"jwt,omitempty" json:"jwt,omitempty"`
+
+	Method string `xml:"method,omitempty" json:"method,omitempty"`
+
+	ClientIp string `xml:"clientIp,omitempty" json:"clientIp,omitempty"`
+}
+
+type VerifyJWTResponse struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 VerifyJWTResponse"`
+
+	VerifyJWTResult *VerifyJWTResult `xml:"VerifyJWTResult,omitempty" json:"VerifyJWTResult,omitempty"`
+}
+
+type ChargeJWT struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 ChargeJWT"`
+
+	ServiceKey string `xml:"serviceKey,omitempty" json:"serviceKey,omitempty"`
+
+	Jwt string `xml:"jwt,omitempty" json:"jwt,omitempty"`
+
+	Method string `xml:"method,omitempty" json:"method,omitempty"`
+
+	Credits int64 `xml:"credits,omitempty" json:"credits,omitempty"`
+
+	ClientIp string `xml:"clientIp,omitempty" json:"clientIp,omitempty"`
+
+	RequestId string `xml:"requestId,omitempty" json:"requestId,omitempty"`
+}
+
+type ChargeJWTResponse struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 ChargeJWTResponse"`
+
+	ChargeJWTResult *ChargeJWTResult `xml:"ChargeJWTResult,omitempty" json:"ChargeJWTResult,omitempty"`
+}
+
+type RevokeJWT struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 RevokeJWT"`
+
+	Username string `xml:"username,omitempty" json:"username,omitempty"`
+
+	Password string `xml:"password,omitempty" json:"password,omitempty"`
+
+	Jwt string `xml:"jwt,omitempty" json:"jwt,omitempty"`
+
+	Jti string `xml:"jti,omitempty" json:"jti,omitempty"`
+}
+
+type RevokeJWTResponse struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 RevokeJWTResponse"`
+
+	RevokeJWTResult *RevokeJWTResult `xml:"RevokeJWTResult,omitempty" json:"RevokeJWTResult,omitempty"`
+}
+
+type GetCreditsRemaining struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 GetCreditsRemaining"`
+
+	Username string `xml:"username,omitempty" json:"username,omitempty"`
+
+	Password string `xml:"password,omitempty" json:"password,omitempty"`
+}
+
+type GetCreditsRemainingResponse struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 GetCreditsRemainingResponse"`
+
+	GetCreditsRemainingResult *GetCreditsRemainingResult `xml:"GetCreditsRemainingResult,omitempty" json:"GetCreditsRemainingResult,omitempty"`
+}
+
+type GetUsage struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 GetUsage"`
+
+	Username string `xml:"username,omitempty" json:"username,omitempty"`
+
+	Password string `xml:"password,omitempty" json:"password,omitempty"`
+
+	From string `xml:"from,omitempty" json:"from,omitempty"`
+
+	To string `xml:"to,omitempty" json:"to,omitempty"`
+}
+
+type GetUsageResponse struct {
+	XMLName xml.Name `xml:"http://www.data-8.co.uk/integr8 GetUsageResponse"`
+
+	GetUsageResult *GetUsageResult `xml:"GetUsageResult,omitempty" json:"GetUsageResult,omitempty"`
+}
+
 type ArrayOfString struct {
 	Astring []*string `xml:"string,omitempty" json:"string,omitempty"`
 }
@@ -73,12 +163,95 @@ type Status struct {
 	CreditsRemaining float64 `xml:"CreditsRemaining,omitempty" json:"CreditsRemaining,omitempty"`
 }
 
+type VerifyJWTResult struct {
+	Status *Status `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Username string `xml:"Username,omitempty" json:"Username,omitempty"`
+
+	Account string `xml:"Account,omitempty" json:"Account,omitempty"`
+
+	Application string `xml:"Application,omitempty" json:"Application,omitempty"`
+
+	ExpiresAt *soap.XSDDateTime `xml:"ExpiresAt,omitempty" json:"ExpiresAt,omitempty"`
+
+	AllowedMethods *ArrayOfString `xml:"AllowedMethods,omitempty" json:"AllowedMethods,omitempty"`
+
+	TokenCreditsRemaining *int64 `xml:"TokenCreditsRemaining,omitempty" json:"TokenCreditsRemaining,omitempty"`
+}
+
+type ChargeJWTResult struct {
+	Status *Status `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	TokenCreditsRemaining *int64 `xml:"TokenCreditsRemaining,omitempty" json:"TokenCreditsRemaining,omitempty"`
+
+	Replayed bool `xml:"Replayed,omitempty" json:"Replayed,omitempty"`
+}
+
+type RevokeJWTResult struct {
+	Status *Status `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Jti string `xml:"Jti,omitempty" json:"Jti,omitempty"`
+}
+
+type GetCreditsRemainingResult struct {
+	Status *Status `xml:"Status,omitempty" json:"Status,omitempty"`
+}
+
+type GetUsageResult struct {
+	Status *Status `xml:"Status,omitempty" json:"Status,omitempty"`
+
+	Usage *ArrayOfUsageRow `xml:"Usage,omitempty" json:"Usage,omitempty"`
+}
+
+type ArrayOfUsageRow struct {
+	UsageRow []*UsageRow `xml:"UsageRow,omitempty" json:"UsageRow,omitempty"`
+}
+
+type UsageRow struct {
+	Day string `xml:"Day,omitempty" json:"Day,omitempty"`
+
+	Application string `xml:"Application,omitempty" json:"Application,omitempty"`
+
+	Method string `xml:"Method,omitempty" json:"Method,omitempty"`
+
+	Calls int64 `xml:"Calls,omitempty" json:"Calls,omitempty"`
+
+	Failures int64 `xml:"Failures,omitempty" json:"Failures,omitempty"`
+
+	Credits int64 `xml:"Credits,omitempty" json:"Credits,omitempty"`
+}
+
 type UserAdminSoap interface {
 
 	/* Authenticates with a username and password (or apikey-KEY and an empty password) and returns a JSON Web Token limited by expiry, allowed methods, credits and client IP. */
 	GetJWT(request *GetJWT) (*GetJWTResponse, error)
 
 	GetJWTContext(ctx context.Context, request *GetJWT) (*GetJWTResponse, error)
+
+	/* Checks a token for one metered call (signature, expiry, revocation, method, client IP) without charging. Requires a service key. */
+	VerifyJWT(request *VerifyJWT) (*VerifyJWTResponse, error)
+
+	VerifyJWTContext(ctx context.Context, request *VerifyJWT) (*VerifyJWTResponse, error)
+
+	/* Checks a token as VerifyJWT does, then charges credits against both the token's limit and the account balance, atomically; idempotent on requestId. Requires a service key. */
+	ChargeJWT(request *ChargeJWT) (*ChargeJWTResponse, error)
+
+	ChargeJWTContext(ctx context.Context, request *ChargeJWT) (*ChargeJWTResponse, error)
+
+	/* Revokes a token, named by itself (no credentials needed) or by its jti (with the account's credentials). */
+	RevokeJWT(request *RevokeJWT) (*RevokeJWTResponse, error)
+
+	RevokeJWTContext(ctx context.Context, request *RevokeJWT) (*RevokeJWTResponse, error)
+
+	/* Returns the account's credit balance in Status/CreditsRemaining. */
+	GetCreditsRemaining(request *GetCreditsRemaining) (*GetCreditsRemainingResponse, error)
+
+	GetCreditsRemainingContext(ctx context.Context, request *GetCreditsRemaining) (*GetCreditsRemainingResponse, error)
+
+	/* Returns the account's usage between from and to (days YYYY-MM-DD or date-times) by day, application and method. */
+	GetUsage(request *GetUsage) (*GetUsageResponse, error)
+
+	GetUsageContext(ctx context.Context, request *GetUsage) (*GetUsageResponse, error)
 }
 
 type userAdminSoap struct {
@@ -103,6 +276,91 @@ func (service *userAdminSoap) GetJWTContext(ctx context.Context, request *GetJWT
 
 func (service *userAdminSoap) GetJWT(request *GetJWT) (*GetJWTResponse, error) {
 	return service.GetJWTContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *userAdminSoap) VerifyJWTContext(ctx context.Context, request *VerifyJWT) (*VerifyJWTResponse, error) {
+	response := new(VerifyJWTResponse)
+	err := service.client.CallContext(ctx, "http://www.data-8.co.uk/integr8/VerifyJWT", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *userAdminSoap) VerifyJWT(request *VerifyJWT) (*VerifyJWTResponse, error) {
+	return service.VerifyJWTContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *userAdminSoap) ChargeJWTContext(ctx context.Context, request *ChargeJWT) (*ChargeJWTResponse, error) {
+	response := new(ChargeJWTResponse)
+	err := service.client.CallContext(ctx, "http://www.data-8.co.uk/integr8/ChargeJWT", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *userAdminSoap) ChargeJWT(request *ChargeJWT) (*ChargeJWTResponse, error) {
+	return service.ChargeJWTContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *userAdminSoap) RevokeJWTContext(ctx context.Context, request *RevokeJWT) (*RevokeJWTResponse, error) {
+	response := new(RevokeJWTResponse)
+	err := service.client.CallContext(ctx, "http://www.data-8.co.uk/integr8/RevokeJWT", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *userAdminSoap) RevokeJWT(request *RevokeJWT) (*RevokeJWTResponse, error) {
+	return service.RevokeJWTContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *userAdminSoap) GetCreditsRemainingContext(ctx context.Context, request *GetCreditsRemaining) (*GetCreditsRemainingResponse, error) {
+	response := new(GetCreditsRemainingResponse)
+	err := service.client.CallContext(ctx, "http://www.data-8.co.uk/integr8/GetCreditsRemaining", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *userAdminSoap) GetCreditsRemaining(request *GetCreditsRemaining) (*GetCreditsRemainingResponse, error) {
+	return service.GetCreditsRemainingContext(
+		context.Background(),
+		request,
+	)
+}
+
+func (service *userAdminSoap) GetUsageContext(ctx context.Context, request *GetUsage) (*GetUsageResponse, error) {
+	response := new(GetUsageResponse)
+	err := service.client.CallContext(ctx, "http://www.data-8.co.uk/integr8/GetUsage", request, response)
+	if err != nil {
+		return nil, err
+	}
+
+	return response, nil
+}
+
+func (service *userAdminSoap) GetUsage(request *GetUsage) (*GetUsageResponse, error) {
+	return service.GetUsageContext(
 		context.Background(),
 		request,
 	)
