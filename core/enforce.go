@@ -127,10 +127,12 @@ func (s *Service) chargeJWT(ctx context.Context, req *ChargeJWTRequest, now time
 		return nil, false, Errorf(EINVALID, "requestId must be at most %d printable characters", MaxRequestIDLen)
 	}
 	claims, rec, err := s.parseToken(ctx, req.JWT, now)
+	if rec != nil {
+		ev.AccountID, ev.UserID, ev.Application, ev.JTI = &rec.AccountID, &rec.UserID, rec.Application, rec.JTI
+	}
 	if err != nil {
 		return nil, false, err
 	}
-	ev.AccountID, ev.UserID, ev.Application, ev.JTI = &rec.AccountID, &rec.UserID, rec.Application, rec.JTI
 	if err := checkUse(rec, method, req.ClientIP); err != nil {
 		return nil, false, err
 	}

@@ -62,7 +62,9 @@ var (
 
 // parseToken checks a token's signature (by kid, with the key's own
 // algorithm), its registered claims, and that this service issued and still
-// honours it. It returns the claims and the issued-token record.
+// honours it. It returns the claims and the issued-token record; a revoked
+// token's record comes back with errTokenRevoked, so that the refusal can be
+// attributed to it.
 func (s *Service) parseToken(ctx context.Context, raw string, now time.Time) (*Claims, *IssuedToken, error) {
 	claims, err := s.verifySignature(ctx, raw, now, true)
 	if err != nil {
@@ -73,7 +75,7 @@ func (s *Service) parseToken(ctx context.Context, raw string, now time.Time) (*C
 		return nil, nil, err
 	}
 	if rec.Revoked != nil {
-		return nil, nil, errTokenRevoked
+		return nil, rec, errTokenRevoked
 	}
 	return claims, rec, nil
 }
