@@ -6,7 +6,12 @@
 //   - ListAccounts orders by name and ListUsers by username, case-insensitively;
 //     ListAPIKeys and ListSigningKeys order by creation time;
 //   - every time a store returns is in UTC and keeps its nanoseconds;
-//   - a failed write leaves nothing behind.
+//   - a failed write leaves nothing behind;
+//   - service key names are matched case-insensitively, both for the
+//     uniqueness of active keys and by RevokeServiceKey; ListServiceKeys
+//     orders by creation time and includes revoked keys;
+//   - Charge counts CreditsSpent for tokens without MaxCredits too, and a
+//     refusal reports the figures as they stand (nothing charged).
 package storetest
 
 import (
@@ -64,6 +69,16 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"RevokeAPIKey/Twice", testRevokeAPIKeyTwice},
 		{"RevokeAPIKey/ErrNotFound", testRevokeAPIKeyErrNotFound},
 
+		{"CreateServiceKey/OK", testCreateServiceKey},
+		{"CreateServiceKey/ErrConflict", testCreateServiceKeyErrConflict},
+		{"CreateServiceKey/NameReusableAfterRevoke", testCreateServiceKeyNameReusable},
+		{"ServiceKeyByID/ErrNotFound", testServiceKeyByIDErrNotFound},
+		{"ListServiceKeys/OK", testListServiceKeys},
+		{"RevokeServiceKey/ByID", testRevokeServiceKeyByID},
+		{"RevokeServiceKey/ByName", testRevokeServiceKeyByName},
+		{"RevokeServiceKey/Twice", testRevokeServiceKeyTwice},
+		{"RevokeServiceKey/ErrNotFound", testRevokeServiceKeyErrNotFound},
+
 		{"ActiveSigningKey/ErrNotFound", testActiveSigningKeyErrNotFound},
 		{"RotateSigningKey/First", testRotateSigningKeyFirst},
 		{"RotateSigningKey/RetiresPrevious", testRotateSigningKeyRetires},
@@ -78,6 +93,21 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"IssueToken/ErrUsageRollsBack", testIssueTokenErrUsageRollsBack},
 		{"IssueToken/ErrDuplicateJTI", testIssueTokenErrDuplicate},
 		{"TokenByJTI/ErrNotFound", testTokenByJTIErrNotFound},
+		{"RevokeToken/OK", testRevokeToken},
+		{"RevokeToken/Twice", testRevokeTokenTwice},
+		{"RevokeToken/ErrNotFound", testRevokeTokenErrNotFound},
+
+		{"Charge/OK", testCharge},
+		{"Charge/RefusedTokenLimit", testChargeRefusedTokenLimit},
+		{"Charge/RefusedBalance", testChargeRefusedBalance},
+		{"Charge/NoTokenLimit", testChargeNoTokenLimit},
+		{"Charge/ErrRevoked", testChargeErrRevoked},
+		{"Charge/ErrNotFound", testChargeErrNotFound},
+		{"Charge/Replay", testChargeReplay},
+		{"Charge/ReplayRefusal", testChargeReplayRefusal},
+		{"Charge/ReplayErrConflict", testChargeReplayErrConflict},
+		{"Charge/RequestIDPerToken", testChargeRequestIDPerToken},
+		{"Charge/NoRequestID", testChargeNoRequestID},
 
 		{"RecordUsage/Anonymous", testRecordUsageAnonymous},
 		{"UsageReport/Empty", testUsageReportEmpty},
@@ -90,6 +120,10 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"Concurrent/AddCredits", testConcurrentAddCredits},
 		{"Concurrent/RotateSigningKey", testConcurrentRotateSigningKey},
 		{"Concurrent/ReadersAndWriters", testConcurrentMixed},
+		{"Concurrent/ChargeTokenLimit", testConcurrentChargeTokenLimit},
+		{"Concurrent/ChargeBalance", testConcurrentChargeBalance},
+		{"Concurrent/ChargeSameRequestID", testConcurrentChargeSameRequestID},
+		{"Concurrent/ChargeAndRevoke", testConcurrentChargeAndRevoke},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { tt.fn(t, open(t)) })
@@ -514,6 +548,115 @@ func testRevokeAPIKeyErrNotFound(t *testing.T, s core.Store) {
 	checkAPIKey(t, got, k)
 }
 
+// ---- service keys -----------------------------------------------------------
+
+func testCreateServiceKey(t *testing.T, s core.Store) {
+	k := &core.ServiceKey{ID: "0123456789abcdef", Name: "Billing", SecretHash: strings.Repeat("ab", 32), Created: base.In(east)}
+	must(t, s.CreateServiceKey(t.Context(), k))
+	got, err := s.ServiceKeyByID(t.Context(), k.ID)
+	must(t, err)
+	checkServiceKey(t, got, k)
+	checkServiceKeys(t, s, k)
+}
+
+func testCreateServiceKeyErrConflict(t *testing.T, s core.Store) {
+	k := newServiceKey(t, s, "sk1", "Billing", base)
+	for i, name := range []string{"Billing", "billing", "BILLING"} {
+		dup := &core.ServiceKey{ID: fmt.Sprintf("dup%d", i), Name: name, SecretHash: "other", Created: base.Add(time.Hour)}
+		wantCode(t, s.CreateServiceKey(t.Context(), dup), core.ECONFLICT)
+		_, err := s.ServiceKeyByID(t.Context(), dup.ID)
+		wantCode(t, err, core.ENOTFOUND)
+	}
+	// The same id under another name is a conflict too.
+	dup := &core.ServiceKey{ID: "sk1", Name: "shipping", SecretHash: "other", Created: base.Add(time.Hour)}
+	wantCode(t, s.CreateServiceKey(t.Context(), dup), core.ECONFLICT)
+	checkServiceKeys(t, s, k)
+}
+
+// A name is unique among active keys only: a revoked key's name can be reused,
+// once at a time.
+func testCreateServiceKeyNameReusable(t *testing.T, s core.Store) {
+	k1 := newServiceKey(t, s, "sk1", "billing", base)
+	at := base.Add(time.Hour)
+	must(t, s.RevokeServiceKey(t.Context(), "sk1", at))
+	k1.Revoked = &at
+	k2 := newServiceKey(t, s, "sk2", "Billing", base.Add(2*time.Hour))
+	dup := &core.ServiceKey{ID: "sk3", Name: "BILLING", SecretHash: "other", Created: base.Add(3 * time.Hour)}
+	wantCode(t, s.CreateServiceKey(t.Context(), dup), core.ECONFLICT)
+	checkServiceKeys(t, s, k1, k2)
+}
+
+func testServiceKeyByIDErrNotFound(t *testing.T, s core.Store) {
+	_, err := s.ServiceKeyByID(t.Context(), "sk1")
+	wantCode(t, err, core.ENOTFOUND)
+	newServiceKey(t, s, "sk1", "billing", base)
+	for _, id := range []string{"sk2", "billing", "SK1", ""} {
+		_, err = s.ServiceKeyByID(t.Context(), id)
+		wantCode(t, err, core.ENOTFOUND)
+	}
+}
+
+func testListServiceKeys(t *testing.T, s core.Store) {
+	checkServiceKeys(t, s)
+	k3 := newServiceKey(t, s, "sk3", "reports", base.Add(3*time.Second))
+	k1 := newServiceKey(t, s, "sk1", "shipping", base.Add(1*time.Second))
+	k2 := newServiceKey(t, s, "sk2", "billing", base.Add(2*time.Second))
+	at := base.Add(time.Hour)
+	must(t, s.RevokeServiceKey(t.Context(), "sk2", at))
+	k2.Revoked = &at
+	checkServiceKeys(t, s, k1, k2, k3)
+}
+
+func testRevokeServiceKeyByID(t *testing.T, s core.Store) {
+	k1 := newServiceKey(t, s, "sk1", "billing", base)
+	k2 := newServiceKey(t, s, "sk2", "shipping", base)
+	at := base.Add(time.Hour).In(east)
+	must(t, s.RevokeServiceKey(t.Context(), "sk1", at))
+	k1.Revoked = &at
+	checkServiceKeys(t, s, k1, k2)
+}
+
+// By name, only the active key of that name is revoked; an older, revoked
+// key of the same name keeps its time.
+func testRevokeServiceKeyByName(t *testing.T, s core.Store) {
+	old := newServiceKey(t, s, "sk1", "billing", base)
+	first := base.Add(time.Hour)
+	must(t, s.RevokeServiceKey(t.Context(), "sk1", first))
+	old.Revoked = &first
+	k := newServiceKey(t, s, "sk2", "Billing", base.Add(2*time.Hour))
+	other := newServiceKey(t, s, "sk3", "shipping", base.Add(3*time.Hour))
+
+	at := base.Add(4 * time.Hour).In(east)
+	must(t, s.RevokeServiceKey(t.Context(), "BILLING", at))
+	k.Revoked = &at
+	checkServiceKeys(t, s, old, k, other)
+}
+
+func testRevokeServiceKeyTwice(t *testing.T, s core.Store) {
+	k1 := newServiceKey(t, s, "sk1", "billing", base)
+	k2 := newServiceKey(t, s, "sk2", "shipping", base)
+	first, later := base.Add(time.Hour), base.Add(2*time.Hour)
+	// By id, then again by id and by name.
+	must(t, s.RevokeServiceKey(t.Context(), "sk1", first))
+	must(t, s.RevokeServiceKey(t.Context(), "sk1", later))
+	must(t, s.RevokeServiceKey(t.Context(), "billing", later))
+	// By name, then again by name and by id.
+	must(t, s.RevokeServiceKey(t.Context(), "shipping", first))
+	must(t, s.RevokeServiceKey(t.Context(), "Shipping", later))
+	must(t, s.RevokeServiceKey(t.Context(), "sk2", later))
+	k1.Revoked, k2.Revoked = &first, &first
+	checkServiceKeys(t, s, k1, k2)
+}
+
+func testRevokeServiceKeyErrNotFound(t *testing.T, s core.Store) {
+	wantCode(t, s.RevokeServiceKey(t.Context(), "sk1", base), core.ENOTFOUND)
+	k := newServiceKey(t, s, "sk1", "billing", base)
+	for _, idOrName := range []string{"sk2", "shipping", "bill", ""} {
+		wantCode(t, s.RevokeServiceKey(t.Context(), idOrName, base), core.ENOTFOUND)
+	}
+	checkServiceKeys(t, s, k)
+}
+
 // ---- signing keys -----------------------------------------------------------
 
 func testActiveSigningKeyErrNotFound(t *testing.T, s core.Store) {
@@ -724,6 +867,292 @@ func testTokenByJTIErrNotFound(t *testing.T, s core.Store) {
 	issueToken(t, s, newToken(u, k.Kid, "jti-1", base, base.Add(time.Hour)))
 	_, err = s.TokenByJTI(t.Context(), "jti-2")
 	wantCode(t, err, core.ENOTFOUND)
+}
+
+func testRevokeToken(t *testing.T, s core.Store) {
+	u := newUser(t, s, "alice")
+	k := newSigningKey(t, s, base)
+	t1 := newToken(u, k.Kid, "jti-1", base, base.Add(time.Hour))
+	t2 := newToken(u, k.Kid, "jti-2", base, base.Add(time.Hour))
+	issueToken(t, s, t1)
+	issueToken(t, s, t2)
+	at := base.Add(time.Minute).In(east)
+	must(t, s.RevokeToken(t.Context(), "jti-1", at))
+	t1.Revoked = &at
+	for _, want := range []*core.IssuedToken{t1, t2} {
+		got, err := s.TokenByJTI(t.Context(), want.JTI)
+		must(t, err)
+		checkToken(t, got, want)
+	}
+}
+
+func testRevokeTokenTwice(t *testing.T, s core.Store) {
+	u := newUser(t, s, "alice")
+	k := newSigningKey(t, s, base)
+	tok := newToken(u, k.Kid, "jti-1", base, base.Add(time.Hour))
+	issueToken(t, s, tok)
+	first := base.Add(time.Minute)
+	must(t, s.RevokeToken(t.Context(), "jti-1", first))
+	must(t, s.RevokeToken(t.Context(), "jti-1", first.Add(time.Minute)))
+	must(t, s.RevokeToken(t.Context(), "jti-1", first.Add(-time.Minute)))
+	tok.Revoked = &first
+	got, err := s.TokenByJTI(t.Context(), "jti-1")
+	must(t, err)
+	checkToken(t, got, tok)
+}
+
+func testRevokeTokenErrNotFound(t *testing.T, s core.Store) {
+	wantCode(t, s.RevokeToken(t.Context(), "jti-1", base), core.ENOTFOUND)
+	u := newUser(t, s, "alice")
+	k := newSigningKey(t, s, base)
+	tok := newToken(u, k.Kid, "jti-1", base, base.Add(time.Hour))
+	issueToken(t, s, tok)
+	wantCode(t, s.RevokeToken(t.Context(), "jti-2", base), core.ENOTFOUND)
+	got, err := s.TokenByJTI(t.Context(), "jti-1")
+	must(t, err)
+	checkToken(t, got, tok)
+}
+
+// ---- charges ----------------------------------------------------------------
+
+// The ledger line every charge fixture starts with: the token's GetJWT.
+var getJWTRow = row("2030-01-02", "alice", "web", "UserAdmin.GetJWT", 1, 0, 0)
+
+func testCharge(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	req := chargeReq(tok, "Address.Clean", 3, "")
+	req.Event.Credits, req.Event.Outcome = 999, "bogus" // the store sets both
+	out, err := s.Charge(t.Context(), req)
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](7), Balance: 97})
+	checkCredits(t, s, tok.AccountID, 97)
+	checkSpent(t, s, tok.JTI, 3)
+
+	// Up to the token's limit exactly.
+	out, err = s.Charge(t.Context(), chargeReq(tok, "Phone.Validate", 7, ""))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](0), Balance: 90})
+	checkCredits(t, s, tok.AccountID, 90)
+	checkSpent(t, s, tok.JTI, 10)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 3),
+		row("2030-01-02", "alice", "web", "Phone.Validate", 1, 0, 7),
+	})
+}
+
+func testChargeRefusedTokenLimit(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](5))
+	out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 4, ""))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](1), Balance: 96})
+
+	out, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Refusal: "token", TokenRemaining: ptr[int64](1), Balance: 96})
+	checkCredits(t, s, tok.AccountID, 96)
+	checkSpent(t, s, tok.JTI, 4)
+	// The refusal is on the ledger, as a failure that charged nothing.
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 2, 1, 4),
+	})
+}
+
+func testChargeRefusedBalance(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 5, ptr[int64](100))
+	out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 5, ""))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](95), Balance: 0})
+
+	out, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, ""))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Refusal: "account", TokenRemaining: ptr[int64](95), Balance: 0})
+	checkCredits(t, s, tok.AccountID, 0)
+	checkSpent(t, s, tok.JTI, 5)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 2, 1, 5),
+	})
+}
+
+func testChargeNoTokenLimit(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 50, nil)
+	for _, step := range []struct {
+		credits int64
+		want    core.ChargeOutcome
+	}{
+		{20, core.ChargeOutcome{Charged: true, Balance: 30}},
+		{30, core.ChargeOutcome{Charged: true, Balance: 0}},
+		{1, core.ChargeOutcome{Refusal: "account", Balance: 0}},
+	} {
+		out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", step.credits, ""))
+		must(t, err)
+		checkOutcome(t, out, step.want)
+	}
+	checkCredits(t, s, tok.AccountID, 0)
+	checkSpent(t, s, tok.JTI, 50)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 3, 1, 50),
+	})
+}
+
+// A revoked token is an error, not a refusal: nothing is written.
+func testChargeErrRevoked(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	_, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, ""))
+	must(t, err)
+	must(t, s.RevokeToken(t.Context(), tok.JTI, base.Add(time.Minute)))
+	for _, id := range []string{"", "r1"} {
+		_, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, id))
+		wantCode(t, err, core.EUNAUTHORIZED)
+	}
+	checkCredits(t, s, tok.AccountID, 99)
+	checkSpent(t, s, tok.JTI, 1)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 1),
+	})
+}
+
+func testChargeErrNotFound(t *testing.T, s core.Store) {
+	unknown := &core.IssuedToken{JTI: "jti-0", AccountID: 1, UserID: 1}
+	_, err := s.Charge(t.Context(), chargeReq(unknown, "Address.Clean", 1, ""))
+	wantCode(t, err, core.ENOTFOUND)
+
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	other := *tok
+	other.JTI = "jti-2"
+	for _, id := range []string{"", "r1"} {
+		_, err = s.Charge(t.Context(), chargeReq(&other, "Address.Clean", 1, id))
+		wantCode(t, err, core.ENOTFOUND)
+	}
+	checkCredits(t, s, tok.AccountID, 100)
+	checkSpent(t, s, tok.JTI, 0)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{getJWTRow})
+}
+
+// A retry returns the first outcome with its figures, and charges and records nothing.
+func testChargeReplay(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](8), Balance: 98})
+	out, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, ""))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](7), Balance: 97})
+
+	for range 2 {
+		out, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+		must(t, err)
+		checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](8), Balance: 98, Replayed: true})
+	}
+	checkCredits(t, s, tok.AccountID, 97)
+	checkSpent(t, s, tok.JTI, 3)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 2, 0, 3),
+	})
+}
+
+// A refusal is an outcome too: its retry is refused even once credits are there.
+func testChargeReplayRefusal(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 1, nil)
+	first, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, first, core.ChargeOutcome{Refusal: "account", Balance: 1})
+	if _, err := s.AddCredits(t.Context(), tok.AccountID, 10); err != nil {
+		t.Fatal(err)
+	}
+
+	again, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, again, core.ChargeOutcome{Refusal: "account", Balance: 1, Replayed: true})
+	if again.Refusal != first.Refusal {
+		t.Errorf("replayed Refusal = %q, want the first one, %q", again.Refusal, first.Refusal)
+	}
+	checkCredits(t, s, tok.AccountID, 11)
+
+	// A new request is charged.
+	out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r2"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, Balance: 9})
+	checkSpent(t, s, tok.JTI, 2)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 2, 1, 2),
+	})
+}
+
+func testChargeReplayErrConflict(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	_, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	for _, req := range []*core.ChargeRequest{
+		chargeReq(tok, "Address.Clean", 3, "r1"),
+		chargeReq(tok, "Address.Clean", 1, "r1"),
+		chargeReq(tok, "Phone.Validate", 2, "r1"),
+	} {
+		_, err = s.Charge(t.Context(), req)
+		wantCode(t, err, core.ECONFLICT)
+	}
+	// The first request still replays.
+	out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](8), Balance: 98, Replayed: true})
+	checkCredits(t, s, tok.AccountID, 98)
+	checkSpent(t, s, tok.JTI, 2)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 2),
+	})
+}
+
+// A requestId is scoped to its token: two tokens may use the same one.
+func testChargeRequestIDPerToken(t *testing.T, s core.Store) {
+	tok1 := chargeFixture(t, s, 100, ptr[int64](10))
+	tok2 := *tok1
+	tok2.JTI = "jti-2"
+	issueToken(t, s, &tok2)
+
+	out, err := s.Charge(t.Context(), chargeReq(tok1, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](8), Balance: 98})
+	out, err = s.Charge(t.Context(), chargeReq(&tok2, "Phone.Validate", 3, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](7), Balance: 95})
+
+	out, err = s.Charge(t.Context(), chargeReq(tok1, "Address.Clean", 2, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](8), Balance: 98, Replayed: true})
+	out, err = s.Charge(t.Context(), chargeReq(&tok2, "Phone.Validate", 3, "r1"))
+	must(t, err)
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](7), Balance: 95, Replayed: true})
+
+	checkCredits(t, s, tok1.AccountID, 95)
+	checkSpent(t, s, tok1.JTI, 2)
+	checkSpent(t, s, tok2.JTI, 3)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		row("2030-01-02", "alice", "web", "UserAdmin.GetJWT", 2, 0, 0),
+		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 2),
+		row("2030-01-02", "alice", "web", "Phone.Validate", 1, 0, 3),
+	})
+}
+
+func testChargeNoRequestID(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	for i := range int64(3) {
+		out, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, ""))
+		must(t, err)
+		checkOutcome(t, out, core.ChargeOutcome{Charged: true, TokenRemaining: ptr(9 - i), Balance: 99 - i})
+	}
+	checkCredits(t, s, tok.AccountID, 97)
+	checkSpent(t, s, tok.JTI, 3)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 3, 0, 3),
+	})
 }
 
 // ---- usage ------------------------------------------------------------------
@@ -1070,6 +1499,170 @@ func testConcurrentMixed(t *testing.T, s core.Store) {
 	}
 }
 
+// The issue's headline: concurrent charges never spend more than the token's
+// limit, and each one sees the one before it.
+func testConcurrentChargeTokenLimit(t *testing.T, s core.Store) {
+	const n, limit = 100, 5
+	tok := chargeFixture(t, s, 1000, ptr[int64](limit))
+	outs := make([]*core.ChargeOutcome, n)
+	errs := parallel(n, func(i int) error {
+		id := ""
+		if i%2 == 0 {
+			id = fmt.Sprintf("req-%03d", i)
+		}
+		var err error
+		outs[i], err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, id))
+		return err
+	})
+	var remaining, balances []int64
+	refused := 0
+	for i, err := range errs {
+		out := outs[i]
+		switch {
+		case err != nil:
+			t.Errorf("Charge %d: %v", i, err)
+		case out.Replayed || out.TokenRemaining == nil:
+			t.Errorf("Charge %d = %+v: replayed or without the token's remaining credits", i, *out)
+		case out.Charged:
+			remaining, balances = append(remaining, *out.TokenRemaining), append(balances, out.Balance)
+		default:
+			refused++
+			if !strings.Contains(strings.ToLower(out.Refusal), "token") || *out.TokenRemaining != 0 || out.Balance != 1000-limit {
+				t.Errorf("refusal %d = %+v (remaining %d), want one for the token's limit with 0 remaining and a balance of %d",
+					i, *out, *out.TokenRemaining, 1000-limit)
+			}
+		}
+	}
+	if len(balances) != limit || refused != n-limit {
+		t.Fatalf("%d charged and %d refused, want %d and %d", len(balances), refused, limit, n-limit)
+	}
+	slices.Sort(remaining)
+	slices.Sort(balances)
+	if !slices.Equal(remaining, []int64{0, 1, 2, 3, 4}) || !slices.Equal(balances, []int64{995, 996, 997, 998, 999}) {
+		t.Errorf("charges returned remaining %v and balances %v, want 0..4 and 995..999 each once", remaining, balances)
+	}
+	checkCredits(t, s, tok.AccountID, 1000-limit)
+	checkSpent(t, s, tok.JTI, limit)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", n, n-limit, limit),
+	})
+}
+
+func testConcurrentChargeBalance(t *testing.T, s core.Store) {
+	const n, balance = 50, 3
+	tok := chargeFixture(t, s, balance, nil)
+	outs := make([]*core.ChargeOutcome, n)
+	errs := parallel(n, func(i int) error {
+		var err error
+		outs[i], err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, fmt.Sprintf("req-%03d", i)))
+		return err
+	})
+	var balances []int64
+	refused := 0
+	for i, err := range errs {
+		out := outs[i]
+		switch {
+		case err != nil:
+			t.Errorf("Charge %d: %v", i, err)
+		case out.Replayed || out.TokenRemaining != nil:
+			t.Errorf("Charge %d = %+v: replayed, or a token limit for a token without one", i, *out)
+		case out.Charged:
+			balances = append(balances, out.Balance)
+		default:
+			refused++
+			if !strings.Contains(strings.ToLower(out.Refusal), "account") || out.Balance != 0 {
+				t.Errorf("refusal %d = %+v, want one for the account's balance, at 0", i, *out)
+			}
+		}
+	}
+	if len(balances) != balance || refused != n-balance {
+		t.Fatalf("%d charged and %d refused, want %d and %d", len(balances), refused, balance, n-balance)
+	}
+	slices.Sort(balances)
+	if !slices.Equal(balances, []int64{0, 1, 2}) {
+		t.Errorf("charges returned balances %v, want 0..2 each once", balances)
+	}
+	checkCredits(t, s, tok.AccountID, 0)
+	checkSpent(t, s, tok.JTI, balance)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", n, n-balance, balance),
+	})
+}
+
+// The same requestId sent at once from many goroutines charges once, and
+// every caller sees that charge.
+func testConcurrentChargeSameRequestID(t *testing.T, s core.Store) {
+	const n = 10
+	tok := chargeFixture(t, s, 1000, ptr[int64](5))
+	outs := make([]*core.ChargeOutcome, n)
+	errs := parallel(n, func(i int) error {
+		var err error
+		outs[i], err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, "same"))
+		return err
+	})
+	fresh := 0
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("Charge %d: %v", i, err)
+			continue
+		}
+		if !outs[i].Replayed {
+			fresh++
+		}
+		got := *outs[i]
+		got.Replayed = false
+		checkOutcome(t, &got, core.ChargeOutcome{Charged: true, TokenRemaining: ptr[int64](4), Balance: 999})
+	}
+	if fresh != 1 {
+		t.Errorf("%d charges were not replays, want 1", fresh)
+	}
+	checkCredits(t, s, tok.AccountID, 999)
+	checkSpent(t, s, tok.JTI, 1)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 1),
+	})
+}
+
+// Revoking a token while it is being charged: each charge either happened
+// in full (token, account and ledger) or not at all.
+func testConcurrentChargeAndRevoke(t *testing.T, s core.Store) {
+	const n = 50
+	tok := chargeFixture(t, s, 1000, nil)
+	errs := parallel(n, func(i int) error {
+		if i == n/2 {
+			return s.RevokeToken(t.Context(), tok.JTI, base.Add(time.Minute))
+		}
+		_, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, fmt.Sprintf("req-%03d", i)))
+		return err
+	})
+	var charged int64
+	for i, err := range errs {
+		switch core.ErrorCode(err) {
+		case "":
+			if i != n/2 {
+				charged++
+			}
+		case core.EUNAUTHORIZED:
+		default:
+			t.Errorf("call %d: %v, want success or %s", i, err, core.EUNAUTHORIZED)
+		}
+	}
+	if errs[n/2] != nil {
+		t.Errorf("RevokeToken: %v", errs[n/2])
+	}
+	checkCredits(t, s, tok.AccountID, 1000-charged)
+	checkSpent(t, s, tok.JTI, charged)
+	checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
+		getJWTRow,
+		row("2030-01-02", "alice", "web", "Address.Clean", charged, 0, charged),
+	})
+	_, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 1, ""))
+	wantCode(t, err, core.EUNAUTHORIZED)
+}
+
 // ---- fixtures ---------------------------------------------------------------
 
 func newAccount(t *testing.T, s core.Store, name string, credits int64) *core.Account {
@@ -1126,6 +1719,37 @@ func usageEvent(u *core.User, at time.Time, app, method, outcome string, credits
 	return &core.UsageEvent{Time: at, AccountID: &u.AccountID, UserID: &u.ID, Application: app, Method: method,
 		Credits: credits, Outcome: outcome, ClientAddr: "192.0.2.1"}
 }
+
+func newServiceKey(t *testing.T, s core.Store, id, name string, created time.Time) *core.ServiceKey {
+	t.Helper()
+	k := &core.ServiceKey{ID: id, Name: name, SecretHash: "sha256 of " + id, Created: created}
+	must(t, s.CreateServiceKey(t.Context(), k))
+	return k
+}
+
+// chargeFixture issues the token jti-1 (application "web", limit maxCredits)
+// on alice's account, which holds balance credits.
+func chargeFixture(t *testing.T, s core.Store, balance int64, maxCredits *int64) *core.IssuedToken {
+	t.Helper()
+	u := newUser(t, s, "alice")
+	if _, err := s.AddCredits(t.Context(), u.AccountID, balance); err != nil {
+		t.Fatal(err)
+	}
+	k := newSigningKey(t, s, base)
+	tok := newToken(u, k.Kid, "jti-1", base, base.Add(time.Hour))
+	tok.Application, tok.MaxCredits = "web", maxCredits
+	issueToken(t, s, tok)
+	return tok
+}
+
+// chargeReq charges credits to tok for a call of method, as ChargeJWT does.
+func chargeReq(tok *core.IssuedToken, method string, credits int64, requestID string) *core.ChargeRequest {
+	return &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: credits, RequestID: requestID,
+		Event: core.UsageEvent{Time: base, AccountID: &tok.AccountID, UserID: &tok.UserID, Application: tok.Application,
+			Method: method, ClientAddr: "192.0.2.1", JTI: tok.JTI}}
+}
+
+func ptr[T any](v T) *T { return &v }
 
 // ---- checks -----------------------------------------------------------------
 
@@ -1293,8 +1917,12 @@ func checkToken(t *testing.T, got, want *core.IssuedToken) {
 	if (got.MaxCredits == nil) != (want.MaxCredits == nil) || got.MaxCredits != nil && *got.MaxCredits != *want.MaxCredits {
 		t.Errorf("token MaxCredits = %s, want %s", fmtPtr(got.MaxCredits), fmtPtr(want.MaxCredits))
 	}
+	if got.CreditsSpent != want.CreditsSpent {
+		t.Errorf("token CreditsSpent = %d, want %d", got.CreditsSpent, want.CreditsSpent)
+	}
 	checkTime(t, "token IssuedAt", got.IssuedAt, want.IssuedAt)
 	checkTime(t, "token ExpiresAt", got.ExpiresAt, want.ExpiresAt)
+	checkTimePtr(t, "token Revoked", got.Revoked, want.Revoked)
 }
 
 // checkReport requires UsageReport(f) to hold exactly want, in any order.
@@ -1314,5 +1942,66 @@ func checkReport(t *testing.T, s core.Store, f core.UsageFilter, want []core.Usa
 	want = slices.SortedFunc(slices.Values(want), byKey)
 	if !slices.Equal(got, want) {
 		t.Errorf("UsageReport(%+v):\n got  %+v\n want %+v", f, got, want)
+	}
+}
+
+func checkServiceKey(t *testing.T, got, want *core.ServiceKey) {
+	t.Helper()
+	if got.ID != want.ID || got.Name != want.Name || got.SecretHash != want.SecretHash {
+		t.Errorf("service key = {ID:%q Name:%q SecretHash:%q}, want {ID:%q Name:%q SecretHash:%q}",
+			got.ID, got.Name, got.SecretHash, want.ID, want.Name, want.SecretHash)
+	}
+	checkTime(t, "service key "+want.ID+" Created", got.Created, want.Created)
+	checkTimePtr(t, "service key "+want.ID+" Revoked", got.Revoked, want.Revoked)
+}
+
+// checkServiceKeys requires ListServiceKeys to be want, in order, and each
+// key to read back the same by id.
+func checkServiceKeys(t *testing.T, s core.Store, want ...*core.ServiceKey) {
+	t.Helper()
+	ks, err := s.ListServiceKeys(t.Context())
+	must(t, err)
+	if len(ks) != len(want) {
+		var ids []string
+		for _, k := range ks {
+			ids = append(ids, k.ID)
+		}
+		t.Fatalf("ListServiceKeys = %v, want %d keys", ids, len(want))
+	}
+	for i, w := range want {
+		checkServiceKey(t, ks[i], w)
+		got, err := s.ServiceKeyByID(t.Context(), w.ID)
+		must(t, err)
+		checkServiceKey(t, got, w)
+	}
+}
+
+// checkOutcome compares a charge's outcome with want, where want.Refusal is
+// a word the refusal must contain (case-insensitively).
+func checkOutcome(t *testing.T, got *core.ChargeOutcome, want core.ChargeOutcome) {
+	t.Helper()
+	if got == nil {
+		t.Fatalf("Charge returned no outcome, want %+v", want)
+	}
+	if got.Charged != want.Charged || got.Replayed != want.Replayed || got.Balance != want.Balance ||
+		fmtPtr(got.TokenRemaining) != fmtPtr(want.TokenRemaining) {
+		t.Errorf("outcome = {Charged:%v Replayed:%v TokenRemaining:%s Balance:%d Refusal:%q}, want {Charged:%v Replayed:%v TokenRemaining:%s Balance:%d}",
+			got.Charged, got.Replayed, fmtPtr(got.TokenRemaining), got.Balance, got.Refusal,
+			want.Charged, want.Replayed, fmtPtr(want.TokenRemaining), want.Balance)
+	}
+	switch {
+	case want.Charged && got.Refusal != "":
+		t.Errorf("a charge has Refusal %q", got.Refusal)
+	case !want.Charged && !strings.Contains(strings.ToLower(got.Refusal), want.Refusal):
+		t.Errorf("Refusal = %q, want one about the %s", got.Refusal, want.Refusal)
+	}
+}
+
+func checkSpent(t *testing.T, s core.Store, jti string, want int64) {
+	t.Helper()
+	tok, err := s.TokenByJTI(t.Context(), jti)
+	must(t, err)
+	if tok.CreditsSpent != want {
+		t.Errorf("token %s CreditsSpent = %d, want %d", jti, tok.CreditsSpent, want)
 	}
 }
