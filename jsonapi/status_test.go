@@ -58,3 +58,52 @@ func TestPlainStatus(t *testing.T) {
 		}
 	})
 }
+
+// TestStrictStatus proves that the strict OpenAPI surface maps every core
+// code explicitly to the HTTP status DESIGN.md gives it.
+func TestStrictStatus(t *testing.T) {
+	want := map[core.Code]int{
+		core.EINVALID:      http.StatusBadRequest,
+		core.EUNAUTHORIZED: http.StatusUnauthorized,
+		core.ENOCREDITS:    http.StatusPaymentRequired,
+		core.EFORBIDDEN:    http.StatusForbidden,
+		core.ENOTFOUND:     http.StatusNotFound,
+		core.ECONFLICT:     http.StatusConflict,
+		core.ETHROTTLED:    http.StatusTooManyRequests,
+		core.EINTERNAL:     http.StatusInternalServerError,
+	}
+	for _, code := range core.Codes() {
+		t.Run(string(code), func(t *testing.T) {
+			got, ok := strictStatus[code]
+			if !ok {
+				t.Fatalf("strictStatus has no entry for %q", code)
+			}
+			w, ok := want[code]
+			if !ok {
+				t.Fatalf("core code %q is new: decide its strict HTTP status, add it to this table and document it in openapi.yaml", code)
+			}
+			if got != w {
+				t.Errorf("strictStatus[%q] = %d, want %d", code, got, w)
+			}
+			if s := StrictStatus(code); s != w {
+				t.Errorf("StrictStatus(%q) = %d, want %d", code, s, w)
+			}
+		})
+	}
+	t.Run("NoStrayEntries", func(t *testing.T) {
+		known := map[core.Code]bool{}
+		for _, c := range core.Codes() {
+			known[c] = true
+		}
+		for c := range strictStatus {
+			if !known[c] {
+				t.Errorf("strictStatus maps %q, which core.Codes() does not list", c)
+			}
+		}
+	})
+	t.Run("UnknownCodeIs500", func(t *testing.T) {
+		if s := StrictStatus(core.Code("no-such-code")); s != http.StatusInternalServerError {
+			t.Errorf("StrictStatus(unknown) = %d, want 500", s)
+		}
+	})
+}

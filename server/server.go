@@ -19,6 +19,7 @@ import (
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/jsonapi"
+	"github.com/jwtgate/jwtgate/jsonapi/swaggerui"
 	"github.com/jwtgate/jwtgate/soap"
 )
 
@@ -31,6 +32,12 @@ type Config struct {
 	Ping func(context.Context) error
 	// PublicURL, when set, is the SOAP address the WSDL announces.
 	PublicURL string
+	// OpenAPI is the contract of the strict surface (jsonapi.LoadSpec, loaded
+	// once at start-up). Nil serves no OpenAPI surface, document or /docs.
+	OpenAPI *jsonapi.Spec
+	// ValidateResponses checks every answer of the strict surface against
+	// the document too (a broken one becomes a logged 500).
+	ValidateResponses bool
 }
 
 // pathFold matches a request path case-insensitively (the reference platform
@@ -48,6 +55,16 @@ func New(cfg Config) http.Handler {
 	}
 	r.MatcherFunc(pathFold(soap.Path)).Handler(&soap.Handler{
 		Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr, PublicURL: cfg.PublicURL})
+	if cfg.OpenAPI != nil {
+		api := &jsonapi.API{Spec: cfg.OpenAPI, Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr, ValidateResponses: cfg.ValidateResponses}
+		api.Mount(r)
+		r.HandleFunc("/openapi.yaml", cfg.OpenAPI.ServeYAML).Methods(http.MethodGet, http.MethodHead)
+		r.HandleFunc("/openapi.json", cfg.OpenAPI.ServeJSON).Methods(http.MethodGet, http.MethodHead)
+		r.MatcherFunc(pathFold("/swagger/UserAdmin/swagger.json")).HandlerFunc(cfg.OpenAPI.ServeJSON).Methods(http.MethodGet, http.MethodHead)
+		docs := swaggerui.New()
+		r.Handle(swaggerui.Path, docs)
+		r.PathPrefix(swaggerui.Path + "/").Handler(docs)
+	}
 	r.HandleFunc("/.well-known/jwks.json", jwks(cfg)).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")

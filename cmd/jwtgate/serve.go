@@ -9,6 +9,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
 )
 
@@ -22,6 +23,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	proxies := fs.String("trusted-proxies", e.envOr("JWTGATE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed ($JWTGATE_TRUSTED_PROXIES)")
 	publicURL := fs.String("public-url", e.envOr("JWTGATE_PUBLIC_URL", ""), "SOAP address announced in the WSDL, e.g. https://api.example.com/useradmin.asmx (default: the address the client used) ($JWTGATE_PUBLIC_URL)")
 	logFormat := fs.String("log-format", e.envOr("JWTGATE_LOG_FORMAT", "text"), "log format: text or json ($JWTGATE_LOG_FORMAT)")
+	validateResponses := fs.String("validate-responses", e.envOr("JWTGATE_VALIDATE_RESPONSES", "false"), "check every answer of the OpenAPI surface against openapi.yaml; one that breaks it is logged and answered 500 ($JWTGATE_VALIDATE_RESPONSES)")
 	logLevel := fs.String("log-level", e.envOr("JWTGATE_LOG_LEVEL", "info"), "log level: debug, info, warn, error ($JWTGATE_LOG_LEVEL)")
 	if pos, err := parse(fs, args); err != nil {
 		return err
@@ -48,6 +50,14 @@ func serve(ctx context.Context, args []string, e *env) error {
 	trusted, err := clientaddr.ParsePrefixes(*proxies)
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
+	}
+	checkResponses, err := strconv.ParseBool(*validateResponses)
+	if err != nil {
+		return fmt.Errorf("%w: --validate-responses %q: give true or false", errUsage, *validateResponses)
+	}
+	spec, err := jsonapi.LoadSpec(ctx)
+	if err != nil {
+		return err
 	}
 
 	db, err := openStore(ctx, *dbPath)
@@ -78,7 +88,8 @@ func serve(ctx context.Context, args []string, e *env) error {
 		return err
 	}
 	log.Info("jwtgate listening", "addr", l.Addr().String(), "db", db.Path, "alg", key.Alg, "kid", key.Kid, "issuer", svc.Issuer, "max_lifetime", maxLifetime)
-	h := server.New(server.Config{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{TrustedProxies: trusted}, Ping: db.Ping, PublicURL: *publicURL})
+	h := server.New(server.Config{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{TrustedProxies: trusted}, Ping: db.Ping, PublicURL: *publicURL,
+		OpenAPI: spec, ValidateResponses: checkResponses})
 	if err := server.Serve(ctx, l, h, log, 10*time.Second); err != nil {
 		return err
 	}

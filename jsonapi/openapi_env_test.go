@@ -1,0 +1,346 @@
+package jsonapi_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/ed25519"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/golang-jwt/jwt/v5"
+	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/clientaddr"
+	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/jsonapi"
+	"github.com/jwtgate/jwtgate/jsonapi/apiclient"
+	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/sqlite"
+)
+
+// Fixtures; alice's password is the one the document's examples use.
+const (
+	testIssuer    = "https://jwtgate.test"
+	alice         = "alice"
+	alicePassword = "correct-horse-battery"
+	aliceCredits  = 250
+	broke         = "bob" // an account without credits
+	brokePassword = "bob's long password"
+	disabled      = "carol"
+	disabledPass  = "carol's long password"
+	getJWTPath    = jsonapi.APIBase + "/UserAdmin/GetJWT"
+)
+
+var cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
+
+// countingStore counts credential look-ups: a request refused by the
+// document must never get that far into core.
+type countingStore struct {
+	core.Store
+	lookups atomic.Int64
+}
+
+func (s *countingStore) UserByName(ctx context.Context, name string) (*core.User, error) {
+	s.lookups.Add(1)
+	return s.Store.UserByName(ctx, name)
+}
+
+func (s *countingStore) APIKeyByID(ctx context.Context, id string) (*core.APIKey, error) {
+	s.lookups.Add(1)
+	return s.Store.APIKeyByID(ctx, id)
+}
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// env is the assembled server on a real SQLite file, with the strict
+// surface, and a generated client whose every answer is validated against
+// the document.
+type env struct {
+	t      *testing.T
+	ctx    context.Context
+	svc    *core.Service
+	store  *countingStore
+	spec   *jsonapi.Spec
+	srv    *httptest.Server
+	logs   *syncBuffer
+	apiKey string
+
+	// http validates every answer (and the generated client's requests)
+	// against the document; client is the generated SDK on top of it.
+	http      *http.Client
+	client    *apiclient.ClientWithResponses
+	validated atomic.Int64
+}
+
+type envOption func(*server.Config)
+
+func newEnv(t *testing.T, opts ...envOption) *env {
+	t.Helper()
+	ctx := t.Context()
+	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
+	if err != nil {
+		t.Fatalf("sqlite.Open: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	spec, err := jsonapi.LoadSpec(ctx)
+	if err != nil {
+		t.Fatalf("LoadSpec: %v", err)
+	}
+	e := &env{t: t, ctx: ctx, store: &countingStore{Store: db}, spec: spec, logs: &syncBuffer{}}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	e.svc = core.NewService(e.store)
+	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
+	e.svc.Issuer = testIssuer
+	e.svc.Logger = log
+	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
+		t.Fatalf("EnsureSigningKey: %v", err)
+	}
+	for _, u := range []core.CreateUserRequest{
+		{Username: alice, Password: alicePassword, Credits: aliceCredits},
+		{Username: broke, Password: brokePassword, Credits: 0},
+		{Username: disabled, Password: disabledPass, Credits: 10},
+	} {
+		if _, err := e.svc.CreateUser(ctx, u); err != nil {
+			t.Fatalf("CreateUser(%s): %v", u.Username, err)
+		}
+	}
+	if err := e.svc.SetUserDisabled(ctx, disabled, true); err != nil {
+		t.Fatalf("SetUserDisabled: %v", err)
+	}
+	if e.apiKey, _, err = e.svc.CreateAPIKey(ctx, alice); err != nil {
+		t.Fatalf("CreateAPIKey: %v", err)
+	}
+	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping, OpenAPI: spec}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e.srv = httptest.NewServer(server.New(cfg))
+	t.Cleanup(e.srv.Close)
+	e.http = &http.Client{Transport: &validatingTransport{e: e, next: e.srv.Client().Transport}}
+	sdkHTTP := &http.Client{Transport: &validatingTransport{e: e, next: e.srv.Client().Transport, requests: true}}
+	if e.client, err = apiclient.NewClientWithResponses(e.srv.URL+jsonapi.APIBase, apiclient.WithHTTPClient(sdkHTTP)); err != nil {
+		t.Fatalf("NewClientWithResponses: %v", err)
+	}
+	t.Cleanup(func() {
+		if !t.Failed() && e.validated.Load() == 0 {
+			t.Error("no answer was validated against openapi.yaml")
+		}
+	})
+	return e
+}
+
+// validatingTransport checks every answer of the strict surface against the
+// document (status documented for the operation, headers, body), and with
+// requests set, every request too: the generated client must send what the
+// document says.
+type validatingTransport struct {
+	e        *env
+	next     http.RoundTripper
+	requests bool
+}
+
+func (v *validatingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t := v.e.t
+	t.Helper()
+	rt, rerr := v.e.spec.Route(req.Method, req.URL.Path)
+	if rerr != nil {
+		t.Errorf("%s %s is no operation of openapi.yaml; send it with e.raw", req.Method, req.URL.Path)
+	}
+	var reqBody []byte
+	if req.Body != nil {
+		var err error
+		if reqBody, err = io.ReadAll(req.Body); err != nil {
+			return nil, err
+		}
+		req.Body.Close()
+		req.Body = io.NopCloser(bytes.NewReader(reqBody))
+	}
+	if v.requests && rt != nil {
+		check := req.Clone(req.Context())
+		check.Body = io.NopCloser(bytes.NewReader(reqBody))
+		if err := openapi3filter.ValidateRequest(req.Context(), &openapi3filter.RequestValidationInput{
+			Request: check, Route: rt, Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc},
+		}); err != nil {
+			t.Errorf("the generated client sent a request that breaks openapi.yaml: %v", err)
+		}
+	}
+	res, err := v.next.RoundTrip(req)
+	if err != nil || rt == nil {
+		return res, err
+	}
+	body, err := io.ReadAll(res.Body)
+	res.Body.Close()
+	if err != nil {
+		return nil, err
+	}
+	res.Body = io.NopCloser(bytes.NewReader(body))
+	if err := v.e.spec.ValidateResponse(req.Context(), rt, req, res.StatusCode, res.Header, body); err != nil {
+		t.Errorf("answer breaks openapi.yaml: %v\n%s", err, body)
+	} else {
+		v.e.validated.Add(1)
+	}
+	return res, nil
+}
+
+// answer is an HTTP answer of the strict surface, read in full.
+type answer struct {
+	status int
+	header http.Header
+	body   []byte
+	result jsonapi.GetJWTResponse
+}
+
+func (a *answer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, a.body) }
+
+// post sends a body to GetJWT through the validating client; query is
+// added to the URL as it is.
+func (e *env) post(contentType, body, query string) *answer {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.srv.URL+getJWTPath+query, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return e.do(e.http, req)
+}
+
+// raw sends a request outside the document's operations (not validated).
+func (e *env) raw(method, path, contentType, body string) *answer {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, method, e.srv.URL+path, strings.NewReader(body))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	return e.do(e.srv.Client(), req)
+}
+
+func (e *env) do(c *http.Client, req *http.Request) *answer {
+	e.t.Helper()
+	res, err := c.Do(req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	a := &answer{status: res.StatusCode, header: res.Header}
+	if a.body, err = io.ReadAll(res.Body); err != nil {
+		e.t.Fatal(err)
+	}
+	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && strings.HasPrefix(req.URL.Path, jsonapi.APIBase) {
+		dec := json.NewDecoder(bytes.NewReader(a.body))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&a.result); err != nil {
+			e.t.Fatalf("%s %s: answer is not the Status envelope: %v\n%s", req.Method, req.URL.Path, err, a.body)
+		}
+	}
+	return a
+}
+
+func (e *env) expiresAt(d time.Duration) string {
+	return time.Now().UTC().Add(d).Truncate(time.Second).Format(time.RFC3339)
+}
+
+// refusals is the number of GetJWT calls the usage ledger holds as failed.
+func (e *env) refusals() int64 {
+	e.t.Helper()
+	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
+	if err != nil {
+		e.t.Fatalf("Usage: %v", err)
+	}
+	var n int64
+	for _, r := range rows {
+		if r.Method == core.MethodGetJWT {
+			n += r.Failures
+		}
+	}
+	return n
+}
+
+// tokenClaims are the claims a downstream verifier reads.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Account        string   `json:"account"`
+	AllowedMethods []string `json:"allowed_methods"`
+	MaxCredits     *int64   `json:"max_credits"`
+	Application    string   `json:"application"`
+	ClientIP       string   `json:"client_ip"`
+}
+
+// verify checks a token the strict way, with the key its kid names in the
+// server's JWKS (the default algorithm, EdDSA).
+func (e *env) verify(tok string) (*tokenClaims, error) {
+	e.t.Helper()
+	res, err := e.srv.Client().Get(e.srv.URL + "/.well-known/jwks.json")
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var set struct {
+		Keys []struct{ Kid, Kty, Crv, Alg, X string }
+	}
+	if err := json.NewDecoder(res.Body).Decode(&set); err != nil {
+		e.t.Fatalf("JWKS: %v", err)
+	}
+	claims := &tokenClaims{}
+	_, err = jwt.ParseWithClaims(tok, claims, func(tk *jwt.Token) (any, error) {
+		for _, k := range set.Keys {
+			if k.Kid == tk.Header["kid"] && k.Kty == "OKP" && k.Crv == "Ed25519" && k.Alg == "EdDSA" {
+				x, err := base64.RawURLEncoding.DecodeString(k.X)
+				if err != nil || len(x) != ed25519.PublicKeySize {
+					return nil, fmt.Errorf("JWK x: %v", err)
+				}
+				return ed25519.PublicKey(x), nil
+			}
+		}
+		return nil, errors.New("no JWK with the token's kid")
+	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuer(testIssuer), jwt.WithLeeway(5*time.Second))
+	return claims, err
+}
+
+// requireTool fails in CI and skips elsewhere when a tool is missing.
+func requireTool(t *testing.T, name, path, hint string) string {
+	t.Helper()
+	p, err := exec.LookPath(path)
+	if err == nil {
+		return p
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s is required in CI (installed by .ci/run; %s): %v", name, hint, err)
+	}
+	t.Skipf("%s not installed (%s): %v", name, hint, err)
+	return ""
+}

@@ -1,0 +1,385 @@
+package jsonapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers"
+	"github.com/gorilla/mux"
+
+	"github.com/jwtgate/jwtgate/core"
+)
+
+// strictStatus maps each core code to the HTTP status of the strict OpenAPI
+// surface, where the status says what happened (DESIGN.md). The body is the
+// same Status envelope as everywhere.
+var strictStatus = map[core.Code]int{
+	core.EINVALID:      http.StatusBadRequest,
+	core.EUNAUTHORIZED: http.StatusUnauthorized,
+	core.ENOCREDITS:    http.StatusPaymentRequired,
+	core.EFORBIDDEN:    http.StatusForbidden,
+	core.ENOTFOUND:     http.StatusNotFound,
+	core.ECONFLICT:     http.StatusConflict,
+	core.ETHROTTLED:    http.StatusTooManyRequests,
+	core.EINTERNAL:     http.StatusInternalServerError,
+}
+
+// StrictStatus returns the HTTP status the strict surface answers code with.
+func StrictStatus(code core.Code) int {
+	if s, ok := strictStatus[code]; ok {
+		return s
+	}
+	return http.StatusInternalServerError
+}
+
+// API serves the strict OpenAPI surface under APIBase. Every request is
+// validated against the document by kin-openapi's openapi3filter before it
+// reaches core; a request that breaks it gets 400 naming the field.
+type API struct {
+	Spec       *Spec
+	Service    *core.Service
+	Logger     *slog.Logger
+	ClientAddr func(*http.Request) string
+	// ValidateResponses checks every answer against the document as well.
+	// One that breaks it is logged and replaced by a 500: the contract is
+	// never broken silently.
+	ValidateResponses bool
+}
+
+// operation is what the strict surface does for one operationId of the
+// document. ParseSpec refuses a document whose operations and this table
+// differ.
+type operation struct {
+	usage string // how its calls appear in the usage ledger
+	// call decodes a body the document has vouched for, calls core and
+	// returns the result to encode. A call it refuses before core is
+	// recorded by it in the usage ledger.
+	call func(a *API, r *http.Request, body []byte) (any, error)
+}
+
+var operations = map[string]operation{
+	"GetJWT": {usage: core.MethodGetJWT, call: (*API).getJWT},
+}
+
+// Mount registers the surface on r: one route per operation of the
+// document, and JSON answers for other paths and methods under APIBase.
+// Paths are matched exactly (unlike the plain endpoints): generated clients
+// send them as the document spells them.
+func (a *API) Mount(r *mux.Router) {
+	sub := r.PathPrefix(APIBase).Subrouter()
+	for _, rt := range a.Spec.routes {
+		sub.Handle(rt.Path, a.handler(rt)).Methods(rt.Method)
+	}
+	sub.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.answer(w, r, nil, http.StatusNotFound, errorBody("no such operation; the operations are described in /openapi.yaml"))
+	})
+	sub.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var allow []string
+		for _, rt := range a.Spec.routes {
+			if APIBase+rt.Path == r.URL.Path {
+				allow = append(allow, rt.Method)
+			}
+		}
+		w.Header().Set("Allow", strings.Join(allow, ", "))
+		a.answer(w, r, nil, http.StatusMethodNotAllowed, errorBody("use "+strings.Join(allow, " or ")+" for this operation"))
+	})
+}
+
+func (a *API) handler(rt *routers.Route) http.Handler {
+	op := operations[rt.Operation.OperationID]
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, status, msg := readStrictBody(w, r)
+		if status != 0 {
+			a.answer(w, r, rt, status, errorBody(msg))
+			return
+		}
+		if err := a.validateRequest(r, rt, body); err != nil {
+			// Refused before core: still a call for the usage ledger, as on
+			// the plain endpoint.
+			a.Service.RecordRefused(r.Context(), op.usage, a.ClientAddr(r), err)
+			a.fail(w, r, rt, err)
+			return
+		}
+		res, err := op.call(a, r, body)
+		if err != nil {
+			a.fail(w, r, rt, err)
+			return
+		}
+		a.answer(w, r, rt, http.StatusOK, res)
+	})
+}
+
+// readStrictBody reads a bounded application/json body that is valid JSON.
+// Otherwise it returns the status (415, 413, 400) and the message to answer
+// with; those requests never reach core and are not recorded, as on the
+// plain endpoint.
+func readStrictBody(w http.ResponseWriter, r *http.Request) (body []byte, status int, msg string) {
+	mt, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if cs, ok := params["charset"]; err != nil || mt != "application/json" || ok && !strings.EqualFold(cs, "utf-8") {
+		return nil, http.StatusUnsupportedMediaType, "send the request body as Content-Type: application/json"
+	}
+	body, err = io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		return nil, http.StatusRequestEntityTooLarge, "the request body is larger than 1 MiB"
+	case err != nil:
+		return nil, http.StatusBadRequest, "the request body could not be read"
+	case len(bytes.TrimSpace(body)) == 0:
+		return nil, http.StatusBadRequest, "the request body is empty; send a JSON object"
+	case !json.Valid(body):
+		return nil, http.StatusBadRequest, "the request body is not valid JSON"
+	}
+	return body, 0, ""
+}
+
+// validateRequest checks r (whose body has been read) against its operation.
+func (a *API) validateRequest(r *http.Request, rt *routers.Route, body []byte) error {
+	if p := duplicateProperty(body); p != "" {
+		// Valid JSON, but a decoder would silently keep one of the values.
+		return core.Errorf(core.EINVALID, "%s: is given more than once", p)
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(body)), nil }
+	err := openapi3filter.ValidateRequest(r.Context(), &openapi3filter.RequestValidationInput{
+		Request: r,
+		Route:   rt,
+		Options: &openapi3filter.Options{
+			// Credentials are core's business; the security schemes only
+			// describe where they may be given.
+			AuthenticationFunc:  openapi3filter.NoopAuthenticationFunc,
+			SkipSettingDefaults: true,
+		},
+	})
+	if err != nil {
+		return violation(err)
+	}
+	return nil
+}
+
+// ValidateResponse checks an answer of the strict surface against the
+// document: its status must be documented for the operation, and its
+// headers and body must match. The error names the field, never the value
+// (a body may hold a token).
+func (s *Spec) ValidateResponse(ctx context.Context, rt *routers.Route, r *http.Request, status int, header http.Header, body []byte) error {
+	opts := &openapi3filter.Options{IncludeResponseStatus: true, AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}
+	in := &openapi3filter.ResponseValidationInput{
+		RequestValidationInput: &openapi3filter.RequestValidationInput{Request: r, Route: rt, Options: opts},
+		Status:                 status,
+		Header:                 header,
+		Options:                opts,
+	}
+	in.SetBodyBytes(body)
+	err := openapi3filter.ValidateResponse(ctx, in)
+	if err == nil {
+		return nil
+	}
+	var se *openapi3.SchemaError
+	if errors.As(err, &se) {
+		return fmt.Errorf("%s %s%s: response %d: %s", rt.Method, APIBase, rt.Path, status, schemaMessage(se, "body"))
+	}
+	var re *openapi3filter.ResponseError
+	if errors.As(err, &re) {
+		return fmt.Errorf("%s %s%s: response %d: %s", rt.Method, APIBase, rt.Path, status, re.Reason)
+	}
+	return fmt.Errorf("%s %s%s: response %d does not match the document", rt.Method, APIBase, rt.Path, status)
+}
+
+// fail answers err with the status of its code in the Status envelope.
+func (a *API) fail(w http.ResponseWriter, r *http.Request, rt *routers.Route, err error) {
+	code := core.ErrorCode(err)
+	if code == core.EINTERNAL {
+		a.Logger.ErrorContext(r.Context(), "request failed", "op", rt.Operation.OperationID, "err", err)
+	}
+	if d := core.RetryAfter(err); d > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())))
+	}
+	a.answer(w, r, rt, StrictStatus(code), errorBody(core.ErrorMessage(err)))
+}
+
+func errorBody(msg string) GetJWTResponse { return GetJWTResponse{Status: failure(msg)} }
+
+// answer writes one answer; rt is nil outside the document's operations.
+func (a *API) answer(w http.ResponseWriter, r *http.Request, rt *routers.Route, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		a.Logger.ErrorContext(r.Context(), "encoding an answer failed", "err", err)
+		status, body = http.StatusInternalServerError, []byte(`{"Status":{"Success":false,"ErrorMessage":"internal error","CreditsRemaining":0},"Jwt":null}`)
+	}
+	body = append(body, '\n')
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	if a.ValidateResponses && rt != nil {
+		if err := a.Spec.ValidateResponse(r.Context(), rt, r, status, h, body); err != nil {
+			a.Logger.ErrorContext(r.Context(), "answer breaks openapi.yaml; sending 500 instead", "err", err)
+			h.Del("Retry-After")
+			status = http.StatusInternalServerError
+			body, _ = json.Marshal(errorBody("internal error"))
+			body = append(body, '\n')
+		}
+	}
+	w.WriteHeader(status)
+	w.Write(body) //nolint:errcheck // the client went away
+}
+
+// strictGetJWTRequest is components/schemas/GetJWTRequest. It is decoded
+// only after the document has vouched for the body.
+type strictGetJWTRequest struct {
+	Username       string       `json:"username"`
+	Password       string       `json:"password"`
+	ClientIP       *string      `json:"clientIp"`
+	ExpiresAt      string       `json:"expiresAt"`
+	AllowedMethods []string     `json:"allowedMethods"`
+	MaxCredits     *json.Number `json:"maxCredits"`
+	Options        *struct {
+		ApplicationName *string `json:"ApplicationName"`
+	} `json:"options"`
+}
+
+func (a *API) getJWT(r *http.Request, body []byte) (any, error) {
+	addr := a.ClientAddr(r)
+	req, err := strictGetJWT(body, r.URL.Query().Get("key"))
+	if err != nil {
+		a.Service.RecordRefused(r.Context(), core.MethodGetJWT, addr, err)
+		return nil, err
+	}
+	req.ClientAddr = addr
+	res, err := a.Service.GetJWT(r.Context(), req)
+	if err != nil {
+		return nil, err
+	}
+	return GetJWTResponse{
+		Status: Status{Success: true, CreditsRemaining: float64(res.CreditsRemaining)},
+		Jwt:    &res.JWT,
+	}, nil
+}
+
+// strictGetJWT maps a validated body (and ?key=) to a core request. Core
+// checks every rule again.
+func strictGetJWT(body []byte, key string) (*core.GetJWTRequest, error) {
+	var in strictGetJWTRequest
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		return nil, core.Internal(fmt.Errorf("decoding a GetJWT body the document accepted: %w", err))
+	}
+	req := &core.GetJWTRequest{
+		Username: in.Username, Password: in.Password, ExpiresAt: in.ExpiresAt, AllowedMethods: in.AllowedMethods,
+	}
+	if in.ClientIP != nil {
+		req.ClientIP = *in.ClientIP
+	}
+	if in.MaxCredits != nil {
+		// The document allows whole numbers up to 2^53-1 only, so a value
+		// such as 5.0 or 1e2 converts exactly.
+		n, err := in.MaxCredits.Int64()
+		if err != nil {
+			f, ferr := in.MaxCredits.Float64()
+			if ferr != nil {
+				return nil, core.Internal(fmt.Errorf("maxCredits %q the document accepted: %w", *in.MaxCredits, ferr))
+			}
+			n = int64(f)
+		}
+		req.MaxCredits = &n
+	}
+	if in.Options != nil && in.Options.ApplicationName != nil {
+		req.Options = []core.Option{{Name: core.OptionApplicationName, Value: *in.Options.ApplicationName}}
+	}
+	if key != "" {
+		if req.Username != "" || req.Password != "" {
+			return nil, core.Errorf(core.EINVALID, "key: give either username and password or ?key=, not both")
+		}
+		req.Username = core.APIKeyUserPrefix + key
+	}
+	return req, nil
+}
+
+// duplicateProperty returns the first property, at any depth, that a JSON
+// value gives twice (as a field name such as options.ApplicationName), or "".
+// It streams: data is valid JSON, so its depth is bounded by the decoder.
+func duplicateProperty(data []byte) string {
+	type frame struct {
+		obj     bool
+		wantKey bool
+		keys    map[string]bool
+		name    string // this container's field name
+		member  string // the current member's field name
+		index   int
+	}
+	var stack []*frame
+	join := func(base, key string) string {
+		if base == "" {
+			return key
+		}
+		return base + "." + key
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	for {
+		t, err := dec.Token()
+		if err != nil {
+			return ""
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		if top != nil && top.obj && top.wantKey {
+			if d, ok := t.(json.Delim); !ok || d != '}' {
+				k, _ := t.(string)
+				if top.keys[k] {
+					return join(top.name, k)
+				}
+				top.keys[k] = true
+				top.member, top.wantKey = join(top.name, k), false
+				continue
+			}
+		}
+		// A value, or the end of a container.
+		name := ""
+		if top != nil {
+			if top.obj {
+				name = top.member
+			} else {
+				name = top.name + "[" + strconv.Itoa(top.index) + "]"
+			}
+		}
+		switch t {
+		case json.Delim('{'):
+			stack = append(stack, &frame{obj: true, wantKey: true, keys: map[string]bool{}, name: name})
+			continue
+		case json.Delim('['):
+			stack = append(stack, &frame{name: name})
+			continue
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			if len(stack) == 0 {
+				return ""
+			}
+			top = stack[len(stack)-1]
+		}
+		// top has just been given one complete value.
+		if top == nil {
+			return ""
+		}
+		if top.obj {
+			top.wantKey = true
+		} else {
+			top.index++
+		}
+	}
+}
