@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -234,6 +235,9 @@ func TestREADMETour(t *testing.T) {
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour-key\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
 		regexp.MustCompile(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"[^>]*><soap:Body><GetJWTResponse xmlns="http://www.data-8.co.uk/integr8"><GetJWTResult><Status><Success>true</Success><CreditsRemaining>250</CreditsRemaining></Status><Jwt>eyJ`),
+		// The OpenAPI sample: a token, then a schema violation naming its field.
+		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":250\},"Jwt":"eyJ[^"]+"\}\nHTTP 200\n`),
+		regexp.MustCompile(`\{"Status":\{"Success":false,"ErrorMessage":"maxCredits: must be at least 1","CreditsRemaining":0\},"Jwt":null\}\nHTTP 400\n`),
 	} {
 		if !want.MatchString(text) {
 			t.Errorf("tour output lacks %s", want)
@@ -249,5 +253,57 @@ func TestREADMETour(t *testing.T) {
 		if secret != "" && strings.Contains(logs, secret) {
 			t.Errorf("the server log holds a secret (%.6s…)", secret)
 		}
+	}
+}
+
+// TestServe_OpenAPI: the binary serves the committed contract, /docs and the
+// strict surface, with --validate-responses on; a bad flag value is a usage error.
+func TestServe_OpenAPI(t *testing.T) {
+	s := startServer(t, filepath.Join(t.TempDir(), "openapi.db"), "--bootstrap=false", "--validate-responses=true")
+	want, err := os.ReadFile("../../openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(path string) (*http.Response, []byte) {
+		t.Helper()
+		resp, err := http.Get("http://" + s.addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var b bytes.Buffer
+		b.ReadFrom(resp.Body) //nolint:errcheck
+		return resp, b.Bytes()
+	}
+	if resp, body := get("/openapi.yaml"); resp.StatusCode != http.StatusOK || !bytes.Equal(body, want) {
+		t.Errorf("/openapi.yaml: HTTP %d, %d bytes; want the committed openapi.yaml", resp.StatusCode, len(body))
+	}
+	if resp, body := get("/docs"); resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "swagger-ui") ||
+		!strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'none'") {
+		t.Errorf("/docs: HTTP %d, CSP %q", resp.StatusCode, resp.Header.Get("Content-Security-Policy"))
+	}
+	expires := time.Now().Add(time.Hour).UTC().Format(time.RFC3339)
+	resp, err := http.Post("http://"+s.addr+"/api/v1/UserAdmin/GetJWT", "application/json",
+		strings.NewReader(fmt.Sprintf(`{"username":"nobody","password":"not the password","expiresAt":%q}`, expires)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out map[string]any
+	json.NewDecoder(resp.Body).Decode(&out) //nolint:errcheck
+	resp.Body.Close()
+	if status, _ := out["Status"].(map[string]any); resp.StatusCode != http.StatusUnauthorized || status["ErrorMessage"] != "invalid username or password" {
+		t.Errorf("strict GetJWT with a wrong password: HTTP %d %v", resp.StatusCode, out)
+	}
+	s.stop(t)
+	if logs := s.stderr.String(); strings.Contains(logs, "answer breaks openapi.yaml") {
+		t.Errorf("an answer broke the document:\n%s", logs)
+	}
+
+	cmd := exec.Command(binary(t), "serve", "--validate-responses=maybe")
+	cmd.Env = append(os.Environ(), "JWTGATE_DB="+filepath.Join(t.TempDir(), "x.db"))
+	out2, err := cmd.CombinedOutput()
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 2 || !strings.Contains(string(out2), "--validate-responses") {
+		t.Errorf("serve --validate-responses=maybe: %v\n%s", err, out2)
 	}
 }
