@@ -170,7 +170,7 @@ func (s *Service) authenticateAny(ctx context.Context, c Credentials) (*principa
 		if err != nil {
 			return nil, err
 		}
-		if err := clientAllowed(rec.ClientIP, c.ClientAddr); err != nil {
+		if err := callerAllowed(rec.ClientIP, c.ClientAddr); err != nil {
 			return nil, err
 		}
 		u, err := s.Store.UserByID(ctx, rec.UserID)

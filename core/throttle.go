@@ -2,6 +2,7 @@ package core
 
 import (
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -141,8 +142,8 @@ func (t *Throttle) Succeed(username, client string) {
 }
 
 // evict keeps the map bounded: it drops forgotten entries and, if the map is
-// still full, a tenth of the rest (map order is random), so that a full map
-// costs one scan per MaxKeys/10 new keys rather than one per key.
+// still full, the oldest tenth of the rest, so that a full map costs one sort
+// per MaxKeys/10 new keys rather than one scan per key.
 func (t *Throttle) evict(now time.Time) {
 	if t.MaxKeys <= 0 || len(t.entries) < t.MaxKeys {
 		return
@@ -153,10 +154,18 @@ func (t *Throttle) evict(now time.Time) {
 			delete(t.entries, k)
 		}
 	}
+	keep := t.MaxKeys - t.MaxKeys/10 - 1
+	if len(t.entries) <= keep {
+		return
+	}
+	// Oldest first: map order is random, and dropping a recent lockout
+	// would let a guesser clear it by flooding the map with new keys.
+	keys := make([]string, 0, len(t.entries))
 	for k := range t.entries {
-		if len(t.entries) < t.MaxKeys-t.MaxKeys/10 {
-			break
-		}
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b string) int { return t.entries[a].last.Compare(t.entries[b].last) })
+	for _, k := range keys[:len(keys)-keep] {
 		delete(t.entries, k)
 	}
 }

@@ -245,6 +245,24 @@ func clientAllowed(binding, clientIP string) error {
 	return nil
 }
 
+// callerAllowed checks the address a transport saw, which may carry a port
+// or an IPv6 zone, against a bearer token's binding. A token bound to
+// nothing is usable from any address, whatever its form.
+func callerAllowed(binding, addr string) error {
+	if binding == "" {
+		return nil
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		ap, perr := netip.ParseAddrPort(addr)
+		if perr != nil {
+			return Errorf(EFORBIDDEN, "token is bound to client IP %s; the caller's address is unknown", binding)
+		}
+		a = ap.Addr()
+	}
+	return clientAllowed(binding, a.WithZone("").String())
+}
+
 func tokenMethodRefusal(method string, allowed []string) error {
 	return Errorf(EFORBIDDEN, "token does not allow method %s (allowed: %s)", method, strings.Join(allowed, ", "))
 }
