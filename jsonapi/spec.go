@@ -27,7 +27,6 @@ const APIBase = "/api/v1"
 // Spec is the OpenAPI contract, loaded and validated once at start-up, with
 // the routes the strict surface validates requests against.
 type Spec struct {
-	doc    *openapi3.T
 	yaml   []byte // as committed
 	json   []byte // the same document, converted once
 	etag   string // of the YAML; the JSON is derived from it
@@ -59,7 +58,7 @@ func ParseSpec(ctx context.Context, data []byte) (*Spec, error) {
 		return nil, fmt.Errorf("openapi.yaml to JSON: %w", err)
 	}
 	sum := sha256.Sum256(data)
-	s := &Spec{doc: doc, yaml: data, json: js, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
+	s := &Spec{yaml: data, json: js, etag: `"` + hex.EncodeToString(sum[:16]) + `"`}
 
 	seen := map[string]bool{}
 	for _, path := range doc.Paths.InMatchingOrder() {
@@ -86,9 +85,6 @@ func ParseSpec(ctx context.Context, data []byte) (*Spec, error) {
 	})
 	return s, nil
 }
-
-// Doc returns the loaded document (for validating responses in tests).
-func (s *Spec) Doc() *openapi3.T { return s.doc }
 
 // Routes returns the document's operations, path relative to APIBase.
 func (s *Spec) Routes() []*routers.Route { return slices.Clone(s.routes) }
