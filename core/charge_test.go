@@ -45,10 +45,11 @@ func TestService_ChargeJWT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// Methods sort (and group) case-insensitively.
 		wantRows := []core.UsageRow{
 			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: emailMethod, Calls: 1, Credits: 3},
-			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: core.MethodGetJWT, Calls: 1},
 			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: "email.Send", Calls: 1, Credits: 2},
+			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: core.MethodGetJWT, Calls: 1},
 		}
 		if got := derefRows(rows); fmt.Sprint(got) != fmt.Sprint(wantRows) {
 			t.Errorf("usage =\n%+v\nwant\n%+v", got, wantRows)

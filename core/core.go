@@ -64,6 +64,10 @@ type IssuedToken struct {
 	ExpiresAt      time.Time
 	CreditsSpent   int64      // charged so far against MaxCredits
 	Revoked        *time.Time // nil while the token is live
+
+	// The state, when read, of who the token was issued to.
+	UserDisabled  bool // the user has been disabled since
+	APIKeyRevoked bool // the API key it was issued for has been revoked since
 }
 
 // Remaining returns the credits the token may still spend, nil when it has
@@ -209,7 +213,12 @@ type SigningKeyStore interface {
 type TokenStore interface {
 	// IssueToken records t and its usage event in one transaction.
 	IssueToken(ctx context.Context, t *IssuedToken, ev *UsageEvent) error
+	// TokenByJTI returns a token with its spend, revocation and the current
+	// state of its user and API key.
 	TokenByJTI(ctx context.Context, jti string) (*IssuedToken, error)
+	// ReplayCharge returns the stored outcome of a charge with this
+	// requestId, its method and credits, or ENOTFOUND.
+	ReplayCharge(ctx context.Context, jti, requestID string) (*ChargeOutcome, string, int64, error)
 	// RevokeToken marks a token revoked; revoking twice keeps the first time.
 	RevokeToken(ctx context.Context, jti string, at time.Time) error
 	// Charge, in one transaction: replays the stored outcome of an earlier

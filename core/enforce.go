@@ -129,6 +129,11 @@ func (s *Service) chargeJWT(ctx context.Context, req *ChargeJWTRequest, now time
 	claims, rec, err := s.parseToken(ctx, req.JWT, now)
 	if rec != nil {
 		ev.AccountID, ev.UserID, ev.Application, ev.JTI = &rec.AccountID, &rec.UserID, rec.Application, rec.JTI
+		// A retry answers what the first call did, whatever has happened
+		// to the token since (expired, revoked, ...).
+		if res, ok, rerr := s.replayCharge(ctx, rec, claims, reqID, method, req.Credits); ok || rerr != nil {
+			return res, true, rerr
+		}
 	}
 	if err != nil {
 		return nil, false, err
@@ -149,6 +154,45 @@ func (s *Service) chargeJWT(ctx context.Context, req *ChargeJWTRequest, now time
 	return &ChargeResult{TokenInfo: *info, Replayed: out.Replayed}, true, nil
 }
 
+// replayCharge answers a retried requestId from its stored outcome; ok is
+// false when there is none.
+func (s *Service) replayCharge(ctx context.Context, rec *IssuedToken, claims *Claims, reqID, method string, credits int64) (*ChargeResult, bool, error) {
+	if reqID == "" {
+		return nil, false, nil
+	}
+	prev, prevMethod, prevCredits, err := s.Store.ReplayCharge(ctx, rec.JTI, reqID)
+	switch {
+	case ErrorCode(err) == ENOTFOUND:
+		return nil, false, nil
+	case err != nil:
+		return nil, false, Internal(err)
+	}
+	if err := SameCharge(reqID, prevMethod, prevCredits, method, credits); err != nil {
+		return nil, false, err
+	}
+	if !prev.Charged {
+		return nil, true, &Error{Code: ENOCREDITS, Message: prev.Refusal}
+	}
+	username := ""
+	if claims != nil {
+		username = claims.Subject
+	}
+	info := &TokenInfo{JTI: rec.JTI, Username: username, Application: rec.Application, ExpiresAt: rec.ExpiresAt,
+		AllowedMethods: rec.AllowedMethods, TokenRemaining: prev.TokenRemaining, CreditsRemaining: prev.Balance}
+	if claims != nil {
+		info.Account = claims.Account
+	}
+	return &ChargeResult{TokenInfo: *info, Replayed: true}, true, nil
+}
+
+// SameCharge refuses a requestId reused for a different charge.
+func SameCharge(reqID, prevMethod string, prevCredits int64, method string, credits int64) error {
+	if !strings.EqualFold(prevMethod, method) || prevCredits != credits {
+		return Errorf(ECONFLICT, "requestId %q was already used for a charge of %d credits for %s", reqID, prevCredits, prevMethod)
+	}
+	return nil
+}
+
 // Credentials identify an account: a username and password, "apikey-KEY"
 // with an empty password, or (where a transport allows it) a token the
 // account was issued.
@@ -159,8 +203,16 @@ type Credentials struct {
 	ClientAddr string
 }
 
-// authenticateAny checks credentials of any kind.
-func (s *Service) authenticateAny(ctx context.Context, c Credentials) (*principal, error) {
+// Operations as a bearer token's allowedMethods name them.
+const (
+	MethodGetCreditsRemaining = "UserAdmin.GetCreditsRemaining"
+	MethodGetUsage            = "UserAdmin.GetUsage"
+	MethodRevokeJWT           = "UserAdmin.RevokeJWT"
+)
+
+// authenticateAny checks credentials of any kind for operation op. A bearer
+// token is a limited credential: its allowedMethods must allow op.
+func (s *Service) authenticateAny(ctx context.Context, c Credentials, op string) (*principal, error) {
 	now := s.now()
 	if c.Bearer != "" {
 		if c.Username != "" || c.Password != "" {
@@ -169,6 +221,9 @@ func (s *Service) authenticateAny(ctx context.Context, c Credentials) (*principa
 		_, rec, err := s.parseToken(ctx, c.Bearer, now)
 		if err != nil {
 			return nil, err
+		}
+		if !methodAllowed(rec.AllowedMethods, op) {
+			return nil, tokenMethodRefusal(op, rec.AllowedMethods)
 		}
 		if err := callerAllowed(rec.ClientIP, c.ClientAddr); err != nil {
 			return nil, err
@@ -191,7 +246,7 @@ func (s *Service) authenticateAny(ctx context.Context, c Credentials) (*principa
 
 // GetCreditsRemaining returns the balance of the caller's account.
 func (s *Service) GetCreditsRemaining(ctx context.Context, c Credentials) (int64, error) {
-	p, err := s.authenticateAny(ctx, c)
+	p, err := s.authenticateAny(ctx, c, MethodGetCreditsRemaining)
 	if err != nil {
 		return 0, err
 	}
@@ -224,9 +279,9 @@ func (s *Service) GetUsage(ctx context.Context, req *GetUsageRequest) ([]*UsageR
 		return nil, 0, Errorf(EINVALID, "from must be before to")
 	}
 	if to.Sub(from) > MaxUsageRange {
-		return nil, 0, Errorf(EINVALID, "the range from %s to %s is longer than %d days", from.Format(time.DateOnly), to.Format(time.DateOnly), int(MaxUsageRange.Hours()/24))
+		return nil, 0, Errorf(EINVALID, "the range from %s to %s is longer than %d days", from.Format(time.RFC3339), to.Format(time.RFC3339), int(MaxUsageRange.Hours()/24))
 	}
-	p, err := s.authenticateAny(ctx, req.Credentials)
+	p, err := s.authenticateAny(ctx, req.Credentials, MethodGetUsage)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -288,7 +343,7 @@ func (s *Service) RevokeJWT(ctx context.Context, req *RevokeJWTRequest) (string,
 		}
 		return rec.JTI, s.revoke(ctx, rec.JTI)
 	}
-	p, err := s.authenticateAny(ctx, req.Credentials)
+	p, err := s.authenticateAny(ctx, req.Credentials, MethodRevokeJWT)
 	if err != nil {
 		return "", err
 	}
@@ -339,6 +394,9 @@ const serviceKeyPrefix = "jgs_"
 func (s *Service) CreateServiceKey(ctx context.Context, name string) (string, *ServiceKey, error) {
 	if err := ValidateName("service key name", name); err != nil {
 		return "", nil, err
+	}
+	if strings.HasPrefix(strings.ToLower(name), serviceKeyPrefix) {
+		return "", nil, Errorf(EINVALID, "service key name may not start with %q", serviceKeyPrefix)
 	}
 	id, secret := randomHex(8), randomID(32)
 	k := &ServiceKey{ID: id, Name: name, SecretHash: hashSecret(secret), Created: s.now()}

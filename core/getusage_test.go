@@ -45,7 +45,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 
 	t.Run("BearerBoundToClientIP", func(t *testing.T) {
 		e := newEnf(t)
-		tok, _ := e.issue(nil) // bound to boundIP
+		tok, _ := e.issue(allowUserAdmin) // bound to boundIP
 		for _, addr := range []string{boundIP, "::ffff:" + boundIP} {
 			if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: addr}); err != nil {
 				t.Errorf("from %s: %v", addr, err)
@@ -62,7 +62,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 		// throttle accepts); a token bound to nothing works from anywhere.
 		e := newEnf(t)
 		open, _ := e.open()
-		bound, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP = "fe80::1" })
+		bound, _ := e.issue(func(r *core.GetJWTRequest) { allowUserAdmin(r); r.ClientIP = "fe80::1" })
 		for _, addr := range []string{"203.0.113.7:41000", "[2001:db8::1]:443", "fe80::1%eth0", "@", ""} {
 			if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: open, ClientAddr: addr}); err != nil {
 				t.Errorf("unbound token from %q: %v", addr, err)
@@ -117,7 +117,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
-		assertExact(t, err, core.EFORBIDDEN, "user is disabled")
+		assertExact(t, err, core.EFORBIDDEN, "token's user has been disabled")
 	})
 
 	t.Run("ErrBearerAndPassword", func(t *testing.T) {
@@ -304,8 +304,8 @@ func TestService_GetUsage(t *testing.T) {
 			{"2030-01-03T00:00:00Z", "2030-01-03T00:00:00Z", "from must be before to"},
 			{"2030-01-04", "2030-01-03T23:59:59Z", "from must be before to"},
 			{"2030-02-01", "", "from must be before to"}, // to defaults to now
-			{"2029-01-01", "2030-01-02", "the range from 2029-01-01 to 2030-01-03 is longer than 366 days"},
-			{"2028-01-01", "2029-01-01", "the range from 2028-01-01 to 2029-01-02 is longer than 366 days"},
+			{"2029-01-01", "2030-01-02", "the range from 2029-01-01T00:00:00Z to 2030-01-03T00:00:00Z is longer than 366 days"},
+			{"2028-01-01", "2029-01-01", "the range from 2028-01-01T00:00:00Z to 2029-01-02T00:00:00Z is longer than 366 days"},
 			{"yesterday", "", `from "yesterday" is neither a day (YYYY-MM-DD) nor an RFC 3339 date-time`},
 			{"", "2030-13-01", `to "2030-13-01" is neither a day (YYYY-MM-DD) nor an RFC 3339 date-time`},
 			{"2030-02-30", "", `from "2030-02-30" is neither a day (YYYY-MM-DD) nor an RFC 3339 date-time`},
@@ -328,7 +328,7 @@ func TestService_GetUsage(t *testing.T) {
 		e, _ := usageFixture(t)
 		_, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Username: testUser, Password: "wrong password"}})
 		assertExact(t, err, core.EUNAUTHORIZED, "invalid username or password")
-		bound, _ := e.issue(nil)
+		bound, _ := e.issue(allowUserAdmin)
 		_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, ClientAddr: testAddr}})
 		assertExact(t, err, core.EFORBIDDEN, "token is bound to client IP 198.51.100.9; 203.0.113.7 is not allowed")
 		if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: bound}); err != nil {
@@ -339,4 +339,34 @@ func TestService_GetUsage(t *testing.T) {
 		_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, Username: testUser, Password: testPassword}})
 		assertExact(t, err, core.EINVALID, "give either a bearer token or a username and password, not both")
 	})
+}
+
+// allowUserAdmin lets a fixture token also act as a bearer credential for
+// the account operations.
+func allowUserAdmin(r *core.GetJWTRequest) { r.AllowedMethods = []string{"Email", "UserAdmin"} }
+
+// A bearer token is a limited credential: the account operations are
+// methods its allowedMethods must allow.
+func TestService_BearerScope(t *testing.T) {
+	e := newEnf(t)
+	emailOnly, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP = "" })
+	usageOnly, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP, r.AllowedMethods = "", []string{"userAdmin.GetUsage"} })
+	cred := func(tok string) core.Credentials { return core.Credentials{Bearer: tok, ClientAddr: testAddr} }
+
+	_, err := e.svc.GetCreditsRemaining(e.ctx, cred(emailOnly))
+	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.GetCreditsRemaining (allowed: Email)")
+	_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(emailOnly)})
+	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.GetUsage (allowed: Email)")
+	_, err = e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: cred(emailOnly), JWT: usageOnly})
+	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.RevokeJWT (allowed: Email)")
+
+	if _, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(usageOnly)}); err != nil {
+		t.Errorf("a token allowed UserAdmin.GetUsage: %v", err)
+	}
+	_, err = e.svc.GetCreditsRemaining(e.ctx, cred(usageOnly))
+	assertErr(t, err, core.EFORBIDDEN, "does not allow method UserAdmin.GetCreditsRemaining")
+	// A token can always revoke itself, with no credentials.
+	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: emailOnly}); err != nil {
+		t.Errorf("self-revocation: %v", err)
+	}
 }

@@ -58,6 +58,9 @@ var (
 	errTokenClaims    = Errorf(EUNAUTHORIZED, "token claims are invalid")
 	errTokenUnknown   = Errorf(EUNAUTHORIZED, "token is not known to this service")
 	errTokenRevoked   = Errorf(EUNAUTHORIZED, "token has been revoked")
+
+	errTokenUserDisabled = Errorf(EFORBIDDEN, "token's user has been disabled")
+	errTokenKeyRevoked   = Errorf(EUNAUTHORIZED, "token was issued for an API key that has since been revoked")
 )
 
 // parseToken checks a token's signature (by kid, with the key's own
@@ -68,14 +71,24 @@ var (
 func (s *Service) parseToken(ctx context.Context, raw string, now time.Time) (*Claims, *IssuedToken, error) {
 	claims, err := s.verifySignature(ctx, raw, now, true)
 	if err != nil {
+		if claims != nil {
+			// Genuine but expired, early or from another issuer: still
+			// attributed to its record.
+			rec, _ := s.record(ctx, claims.ID)
+			return nil, rec, err
+		}
 		return nil, nil, err
 	}
 	rec, err := s.record(ctx, claims.ID)
-	if err != nil {
+	switch {
+	case err != nil:
 		return nil, nil, err
-	}
-	if rec.Revoked != nil {
+	case rec.Revoked != nil:
 		return nil, rec, errTokenRevoked
+	case rec.UserDisabled:
+		return nil, rec, errTokenUserDisabled
+	case rec.APIKeyRevoked:
+		return nil, rec, errTokenKeyRevoked
 	}
 	return claims, rec, nil
 }
@@ -136,6 +149,10 @@ func (s *Service) verifySignature(ctx context.Context, raw string, now time.Time
 	if err != nil {
 		if lookupErr != nil {
 			return nil, Internal(lookupErr)
+		}
+		if errors.Is(err, jwt.ErrTokenInvalidClaims) && claims.ID != "" {
+			// golang-jwt validates claims only after the signature verified.
+			return claims, classifyTokenError(err)
 		}
 		return nil, classifyTokenError(err)
 	}

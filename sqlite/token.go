@@ -32,10 +32,12 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 	t := &core.IssuedToken{}
 	var apiKey sql.NullString
 	var methods string
-	err := db.rdb.QueryRowContext(ctx, `SELECT jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at,
-		credits_spent, revoked_at
-		FROM tokens WHERE jti = ?`, jti).Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
-		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked})
+	err := db.rdb.QueryRowContext(ctx, `SELECT t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
+		t.max_credits, t.client_ip, t.issued_at, t.expires_at, t.credits_spent, t.revoked_at,
+		u.disabled, k.revoked_at IS NOT NULL
+		FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
+		WHERE t.jti = ?`, jti).Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
+		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked}, &t.UserDisabled, &t.APIKeyRevoked)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token %q", jti)
 	}
@@ -68,26 +70,46 @@ func (db *DB) Charge(ctx context.Context, c *core.ChargeRequest) (*core.ChargeOu
 	return out, wrap(err)
 }
 
+func (db *DB) ReplayCharge(ctx context.Context, jti, requestID string) (*core.ChargeOutcome, string, int64, error) {
+	out, method, credits, err := replay(ctx, db.rdb, jti, requestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, "", 0, notFound("charge %q", requestID)
+	}
+	return out, method, credits, wrap(err)
+}
+
+// replay reads the stored outcome of (jti, requestID).
+func replay(ctx context.Context, q interface {
+	QueryRowContext(context.Context, string, ...any) *sql.Row
+}, jti, requestID string) (*core.ChargeOutcome, string, int64, error) {
+	out := &core.ChargeOutcome{Replayed: true}
+	var method, outcome string
+	var credits int64
+	err := q.QueryRowContext(ctx, `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`,
+		jti, requestID).Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	out.Charged = outcome == core.OutcomeOK
+	return out, method, credits, nil
+}
+
 // charge runs inside one immediate transaction, so that concurrent charges,
 // from this process or another, are serialised by SQLite's write lock.
 func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
-	out := &core.ChargeOutcome{}
 	if c.RequestID != "" {
-		var method, outcome string
-		var credits int64
-		err := tx.QueryRowContext(ctx, `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`,
-			c.JTI, c.RequestID).Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance)
+		prev, method, credits, err := replay(ctx, tx, c.JTI, c.RequestID)
 		switch {
 		case err == nil:
-			if method != c.Event.Method || credits != c.Credits {
-				return nil, core.Errorf(core.ECONFLICT, "requestId %q was already used for a charge of %d credits for %s", c.RequestID, credits, method)
+			if err := core.SameCharge(c.RequestID, method, credits, c.Event.Method, c.Credits); err != nil {
+				return nil, err
 			}
-			out.Charged, out.Replayed = outcome == core.OutcomeOK, true
-			return out, nil
+			return prev, nil
 		case !errors.Is(err, sql.ErrNoRows):
 			return nil, err
 		}
 	}
+	out := &core.ChargeOutcome{}
 	var maxCredits sql.NullInt64
 	var spent int64
 	var revoked sql.NullString

@@ -27,12 +27,12 @@ func (db *DB) UsageReport(ctx context.Context, f core.UsageFilter) ([]*core.Usag
 		to = fmtTime(f.To)
 	}
 	rows, err := db.rdb.QueryContext(ctx, `
-		SELECT substr(u.time, 1, 10) AS day, coalesce(a.name, ''), u.application, u.method,
+		SELECT substr(u.time, 1, 10) AS day, coalesce(a.name, ''), u.application, min(u.method),
 		       count(*), sum(u.outcome <> 'ok'), sum(u.credits)
 		FROM usage u LEFT JOIN accounts a ON a.id = u.account_id
 		WHERE (?1 IS NULL OR u.account_id = ?1) AND (?2 IS NULL OR u.time >= ?2) AND (?3 IS NULL OR u.time < ?3)
-		GROUP BY day, a.name, u.application, u.method
-		ORDER BY day, a.name, u.application, u.method`, f.AccountID, from, to)
+		GROUP BY day, a.name, u.application, u.method COLLATE NOCASE
+		ORDER BY day, a.name, u.application, u.method COLLATE NOCASE`, f.AccountID, from, to)
 	if err != nil {
 		return nil, wrap(err)
 	}

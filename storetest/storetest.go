@@ -98,6 +98,8 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"RevokeToken/ErrNotFound", testRevokeTokenErrNotFound},
 
 		{"Charge/OK", testCharge},
+		{"ReplayCharge", testReplayCharge},
+		{"TokenByJTI/PrincipalState", testTokenPrincipalState},
 		{"Charge/RefusedTokenLimit", testChargeRefusedTokenLimit},
 		{"Charge/RefusedBalance", testChargeRefusedBalance},
 		{"Charge/NoTokenLimit", testChargeNoTokenLimit},
@@ -939,6 +941,50 @@ func testCharge(t *testing.T, s core.Store) {
 		row("2030-01-02", "alice", "web", "Address.Clean", 1, 0, 3),
 		row("2030-01-02", "alice", "web", "Phone.Validate", 1, 0, 7),
 	})
+}
+
+func testReplayCharge(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, ptr[int64](10))
+	if _, _, _, err := s.ReplayCharge(t.Context(), tok.JTI, "r1"); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("ReplayCharge before any charge: %v, want ENOTFOUND", err)
+	}
+	_, err := s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 3, "r1"))
+	must(t, err)
+	out, method, credits, err := s.ReplayCharge(t.Context(), tok.JTI, "r1")
+	must(t, err)
+	if method != "Address.Clean" || credits != 3 {
+		t.Errorf("ReplayCharge terms = %s, %d; want Address.Clean, 3", method, credits)
+	}
+	checkOutcome(t, out, core.ChargeOutcome{Charged: true, Replayed: true, TokenRemaining: ptr[int64](7), Balance: 97})
+	if _, _, _, err := s.ReplayCharge(t.Context(), "other-jti", "r1"); core.ErrorCode(err) != core.ENOTFOUND {
+		t.Fatalf("ReplayCharge for another token: %v, want ENOTFOUND", err)
+	}
+}
+
+func testTokenPrincipalState(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, nil)
+	got, err := s.TokenByJTI(t.Context(), tok.JTI)
+	must(t, err)
+	if got.UserDisabled || got.APIKeyRevoked {
+		t.Fatalf("fresh token: UserDisabled=%v APIKeyRevoked=%v", got.UserDisabled, got.APIKeyRevoked)
+	}
+	must(t, s.SetUserDisabled(t.Context(), tok.UserID, true))
+	got, err = s.TokenByJTI(t.Context(), tok.JTI)
+	must(t, err)
+	if !got.UserDisabled {
+		t.Fatal("TokenByJTI does not report the user's disabling")
+	}
+	k := &core.APIKey{ID: "0123456789abcdef", AccountID: tok.AccountID, UserID: tok.UserID, SecretHash: "x", Created: base}
+	must(t, s.CreateAPIKey(t.Context(), k))
+	keyTok := newToken(&core.User{ID: tok.UserID, AccountID: tok.AccountID}, tok.Kid, "jti-key", base, base.Add(time.Hour))
+	keyTok.APIKeyID = k.ID
+	issueToken(t, s, keyTok)
+	must(t, s.RevokeAPIKey(t.Context(), k.ID, base))
+	got, err = s.TokenByJTI(t.Context(), "jti-key")
+	must(t, err)
+	if !got.APIKeyRevoked {
+		t.Fatal("TokenByJTI does not report the revocation of the token's API key")
+	}
 }
 
 func testChargeRefusedTokenLimit(t *testing.T, s core.Store) {
