@@ -58,7 +58,7 @@ func writeError(w http.ResponseWriter, r *http.Request, log *slog.Logger, op str
 	if d := core.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())))
 	}
-	writeJSON(w, PlainStatus(code), GetJWTResponse{Status: failure(core.ErrorMessage(err))})
+	writeJSON(w, PlainStatus(code), failureBody(op, core.ErrorMessage(err)))
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

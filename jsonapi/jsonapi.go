@@ -24,8 +24,51 @@ type Handler struct {
 // Routes returns the plain endpoints by path. The router matches the paths
 // case-insensitively, as the reference platform does.
 func (h *Handler) Routes() map[string]http.HandlerFunc {
-	return map[string]http.HandlerFunc{
-		"/UserAdmin/GetJWT.json": h.getJWT,
+	routes := map[string]http.HandlerFunc{}
+	for _, op := range plainOps {
+		routes["/UserAdmin/"+op.name+".json"] = h.serve(op)
+	}
+	return routes
+}
+
+// plainOp is one operation of the plain surface.
+type plainOp struct {
+	name string // the operation, as in /UserAdmin/<name>.json
+	// usage, when set, is how a call refused for its body's shape appears in
+	// the usage ledger. Operations that authenticate a service first record
+	// nothing for unauthenticated callers.
+	usage string
+	// call maps a lenient body to a core call and returns the result.
+	call func(h *Handler, r *http.Request, o object) (any, error)
+}
+
+var plainOps = []plainOp{
+	{name: "GetJWT", usage: core.MethodGetJWT, call: (*Handler).getJWT},
+	{name: "VerifyJWT", call: (*Handler).verifyJWT},
+	{name: "ChargeJWT", call: (*Handler).chargeJWT},
+	{name: "RevokeJWT", call: (*Handler).revokeJWT},
+	{name: "GetCreditsRemaining", call: (*Handler).getCreditsRemaining},
+	{name: "GetUsage", call: (*Handler).getUsage},
+}
+
+func (h *Handler) serve(op plainOp) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		obj, err := h.readBody(w, r, op.name)
+		if errors.Is(err, errAnswered) {
+			return
+		}
+		if err != nil && op.usage != "" {
+			h.Service.RecordRefused(r.Context(), op.usage, h.ClientAddr(r), err)
+		}
+		var res any
+		if err == nil {
+			res, err = op.call(h, r, obj)
+		}
+		if err != nil {
+			writeError(w, r, h.Logger, op.name, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
 	}
 }
 
@@ -35,57 +78,48 @@ var errAnswered = errors.New("answered")
 // readBody reads a bounded JSON object. It answers 405, 413 and 400 (not JSON
 // at all) itself and returns errAnswered; valid JSON of the wrong shape is
 // returned as a business failure for the caller to answer.
-func (h *Handler) readBody(w http.ResponseWriter, r *http.Request) (object, error) {
+func (h *Handler) readBody(w http.ResponseWriter, r *http.Request, op string) (object, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
-		writeJSON(w, http.StatusMethodNotAllowed, GetJWTResponse{Status: failure("use POST with a JSON body")})
+		writeJSON(w, http.StatusMethodNotAllowed, failureBody(op, "use POST with a JSON body"))
 		return object{}, errAnswered
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.As(err, &tooBig):
-		writeJSON(w, http.StatusRequestEntityTooLarge, GetJWTResponse{Status: failure("the request body is larger than 1 MiB")})
+		writeJSON(w, http.StatusRequestEntityTooLarge, failureBody(op, "the request body is larger than 1 MiB"))
 		return object{}, errAnswered
 	case err != nil:
-		writeJSON(w, http.StatusBadRequest, GetJWTResponse{Status: failure("the request body could not be read")})
+		writeJSON(w, http.StatusBadRequest, failureBody(op, "the request body could not be read"))
 		return object{}, errAnswered
 	}
 	obj, err := decodeObject(body)
 	var notJSON *notJSONError
 	if errors.As(err, &notJSON) {
-		writeJSON(w, http.StatusBadRequest, GetJWTResponse{Status: failure(notJSON.msg)})
+		writeJSON(w, http.StatusBadRequest, failureBody(op, notJSON.msg))
 		return object{}, errAnswered
 	}
 	return obj, err
 }
 
-func (h *Handler) getJWT(w http.ResponseWriter, r *http.Request) {
-	obj, err := h.readBody(w, r)
-	if errors.Is(err, errAnswered) {
-		return
-	}
+func (h *Handler) getJWT(r *http.Request, o object) (any, error) {
 	addr := h.ClientAddr(r)
-	var req *core.GetJWTRequest
-	if err == nil {
-		req, err = getJWTRequest(obj, queryFold(r.URL.Query(), "key"))
+	req, err := getJWTRequest(o, queryFold(r.URL.Query(), "key"))
+	if err == nil && bearerToken(r) != "" {
+		err = core.Errorf(core.EUNAUTHORIZED, "GetJWT does not accept a bearer token (a token cannot mint tokens); send a username and password or an API key")
 	}
 	if err != nil {
 		// Refused before core: still a GetJWT call for the usage ledger.
 		h.Service.RecordRefused(r.Context(), core.MethodGetJWT, addr, err)
-		writeError(w, r, h.Logger, "GetJWT", err)
-		return
+		return nil, err
 	}
 	req.ClientAddr = addr
 	res, err := h.Service.GetJWT(r.Context(), req)
 	if err != nil {
-		writeError(w, r, h.Logger, "GetJWT", err)
-		return
+		return nil, err
 	}
-	writeJSON(w, http.StatusOK, GetJWTResponse{
-		Status: Status{Success: true, CreditsRemaining: float64(res.CreditsRemaining)},
-		Jwt:    &res.JWT,
-	})
+	return GetJWTResponse{Status: success(res.CreditsRemaining), Jwt: &res.JWT}, nil
 }
 
 // queryFold returns the first value of a query parameter named name in any
