@@ -234,6 +234,10 @@ func TestREADMETour(t *testing.T) {
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+-\s+UserAdmin.GetJWT\s+1\s+1\s+0$`),
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
 		regexp.MustCompile(`(?m)^\S+\s+alice\s+tour-key\s+UserAdmin.GetJWT\s+1\s+0\s+0$`),
+		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":249\},"TokenCreditsRemaining":1,"Replayed":false\}`),
+		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":249\},"TokenCreditsRemaining":1,"Replayed":true\}`),
+		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":248\},"TokenCreditsRemaining":0,"Replayed":false\}`),
+		regexp.MustCompile(`\{"Status":\{"Success":false,"ErrorMessage":"token credit limit reached: 2 of 2 spent, 1 more requested","CreditsRemaining":0\},"TokenCreditsRemaining":null,"Replayed":false\}`),
 		regexp.MustCompile(`<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"[^>]*><soap:Body><GetJWTResponse xmlns="http://www.data-8.co.uk/integr8"><GetJWTResult><Status><Success>true</Success><CreditsRemaining>250</CreditsRemaining></Status><Jwt>eyJ`),
 		// The OpenAPI sample: a token, then a schema violation naming its field.
 		regexp.MustCompile(`\{"Status":\{"Success":true,"ErrorMessage":null,"CreditsRemaining":250\},"Jwt":"eyJ[^"]+"\}\nHTTP 200\n`),
