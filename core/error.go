@@ -16,6 +16,7 @@ const (
 	EFORBIDDEN    Code = "forbidden"    // authenticated, but not allowed (disabled user, revoked key)
 	ENOCREDITS    Code = "no_credits"   // the account has no credits left
 	ETHROTTLED    Code = "throttled"    // too many failed attempts; see Error.RetryAfter
+	EBUSY         Code = "busy"         // overloaded: retry after Error.RetryAfter
 	ENOTFOUND     Code = "not_found"    // an admin operation named something that does not exist
 	ECONFLICT     Code = "conflict"     // an admin operation would create a duplicate
 	EINTERNAL     Code = "internal"     // anything else; the message is generic, the cause is logged
@@ -23,7 +24,7 @@ const (
 
 // Codes lists every code, so that each transport can prove it maps all of them.
 func Codes() []Code {
-	return []Code{EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOCREDITS, ETHROTTLED, ENOTFOUND, ECONFLICT, EINTERNAL}
+	return []Code{EINVALID, EUNAUTHORIZED, EFORBIDDEN, ENOCREDITS, ETHROTTLED, EBUSY, ENOTFOUND, ECONFLICT, EINTERNAL}
 }
 
 // Error is the one error type of jwtgate. Message is safe to show to a

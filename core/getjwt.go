@@ -193,14 +193,16 @@ func (s *Service) authPassword(ctx context.Context, username, password string) (
 	bad := Errorf(EUNAUTHORIZED, "invalid username or password")
 	u, err := s.Store.UserByName(ctx, username)
 	if ErrorCode(err) == ENOTFOUND {
-		s.Hasher.Verify(s.dummy(), password) //nolint:errcheck // only its cost matters
+		if _, _, err := s.verifySecret(ctx, s.dummy(), password); ErrorCode(err) == EBUSY {
+			return nil, err
+		}
 		return nil, bad
 	} else if err != nil {
 		return nil, Internal(err)
 	}
-	ok, rehash, err := s.Hasher.Verify(u.PasswordHash, password)
+	ok, rehash, err := s.verifySecret(ctx, u.PasswordHash, password)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, gateOrInternal(err)
 	}
 	a, aerr := s.Store.AccountByID(ctx, u.AccountID)
 	if aerr != nil {
@@ -222,7 +224,7 @@ func (s *Service) authPassword(ctx context.Context, username, password string) (
 // upgradeHash replaces a hash made with weaker parameters; a failure is
 // logged and the login still succeeds.
 func (s *Service) upgradeHash(ctx context.Context, userID int64, password string) {
-	h, err := s.Hasher.Hash(password)
+	h, err := s.hashSecretSlow(ctx, password)
 	if err == nil {
 		err = s.Store.SetPasswordHash(ctx, userID, h)
 	}
@@ -240,14 +242,16 @@ func (s *Service) authAPIKey(ctx context.Context, key string) (*principal, error
 		k, err = s.Store.APIKeyByID(ctx, id)
 	}
 	if !ok || ErrorCode(err) == ENOTFOUND {
-		s.Hasher.Verify(s.dummy(), secret) //nolint:errcheck // only its cost matters
+		if _, _, err := s.verifySecret(ctx, s.dummy(), secret); ErrorCode(err) == EBUSY {
+			return nil, err
+		}
 		return nil, bad
 	} else if err != nil {
 		return nil, Internal(err)
 	}
-	match, _, err := s.Hasher.Verify(k.SecretHash, secret)
+	match, _, err := s.verifySecret(ctx, k.SecretHash, secret)
 	if err != nil {
-		return nil, Internal(err)
+		return nil, gateOrInternal(err)
 	}
 	u, err := s.Store.UserByID(ctx, k.UserID)
 	if err != nil {

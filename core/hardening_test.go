@@ -1,9 +1,12 @@
 package core_test
 
 import (
+	"context"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jwtgate/jwtgate/core"
 )
@@ -69,4 +72,64 @@ func TestAddCredits_BalanceCapped(t *testing.T) {
 	}
 	_, err := e.svc.AddCredits(e.ctx, testUser, 1)
 	assertErr(t, err, core.EINVALID, "between 0 and")
+}
+
+// The hash gate bounds concurrent hashing and turns callers away early
+// instead of queueing them without limit.
+func TestHashGate(t *testing.T) {
+	hold := func(g *core.HashGate) (release func()) {
+		in, out := make(chan struct{}), make(chan struct{})
+		go g.Do(context.Background(), func() { close(in); <-out }) //nolint:errcheck
+		<-in
+		return func() { close(out) }
+	}
+	t.Run("QueueThenBusy", func(t *testing.T) {
+		g := core.NewHashGate(1, 1, time.Hour)
+		release := hold(g)
+		queued := make(chan error, 1)
+		ran := make(chan struct{})
+		go func() { queued <- g.Do(context.Background(), func() { close(ran) }) }()
+		// Wait until the second caller is queued, then a third is busy at once.
+		for g.Waiting() != 1 {
+			runtime.Gosched()
+		}
+		err := g.Do(context.Background(), func() { t.Error("a caller past the queue ran") })
+		assertExact(t, err, core.EBUSY, "server busy, retry in 1 s")
+		if core.RetryAfter(err) != time.Second {
+			t.Errorf("RetryAfter = %v", core.RetryAfter(err))
+		}
+		release()
+		if err := <-queued; err != nil {
+			t.Fatalf("queued caller: %v", err)
+		}
+		<-ran
+	})
+	t.Run("WaitBounded", func(t *testing.T) {
+		g := core.NewHashGate(1, 5, 20*time.Millisecond)
+		release := hold(g)
+		defer release()
+		assertErr(t, g.Do(context.Background(), func() {}), core.EBUSY, "busy")
+	})
+	t.Run("Canceled", func(t *testing.T) {
+		g := core.NewHashGate(1, 5, time.Hour)
+		release := hold(g)
+		defer release()
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if err := g.Do(ctx, func() {}); err != context.Canceled {
+			t.Fatalf("canceled wait: %v", err)
+		}
+	})
+	t.Run("GetJWTBusy", func(t *testing.T) {
+		e := newEnv(t)
+		e.svc.HashGate = core.NewHashGate(1, 0, time.Hour)
+		release := hold(e.svc.HashGate)
+		defer release()
+		_, err := e.getJWT(e.req())
+		assertExact(t, err, core.EBUSY, "server busy, retry in 1 s")
+		// Busy is not a failed login: it neither throttles nor leaves a token.
+		if e.countTokens() != 0 {
+			t.Fatal("a busy GetJWT recorded a token")
+		}
+	})
 }

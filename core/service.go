@@ -13,6 +13,7 @@ type Service struct {
 	Store       Store
 	Hasher      PasswordHasher
 	Throttle    *Throttle
+	HashGate    *HashGate // nil: hashing unbounded
 	Issuer      string
 	MaxLifetime time.Duration // longest expiresAt accepted, from now
 	Alg         string        // algorithm of newly created signing keys
@@ -26,6 +27,8 @@ type Service struct {
 
 // Defaults used when a Service field is left zero.
 const (
+	DefaultHashQueue   = 64              // logins waiting for a hashing slot
+	DefaultHashWait    = 5 * time.Second // longest such a wait
 	DefaultIssuer      = "jwtgate"
 	DefaultMaxLifetime = 24 * time.Hour
 )
@@ -36,6 +39,7 @@ func NewService(store Store) *Service {
 		Store:       store,
 		Hasher:      PasswordHasher{Params: DefaultArgon2Params},
 		Throttle:    NewThrottle(),
+		HashGate:    NewHashGate(0, DefaultHashQueue, DefaultHashWait),
 		Issuer:      DefaultIssuer,
 		MaxLifetime: DefaultMaxLifetime,
 		Alg:         AlgEdDSA,

@@ -131,7 +131,7 @@ func TestErrorHelpers(t *testing.T) {
 		}
 		seen[c] = true
 	}
-	if len(codes) != 8 {
-		t.Errorf("Codes() has %d codes, want 8", len(codes))
+	if len(codes) != 9 {
+		t.Errorf("Codes() has %d codes, want 9", len(codes))
 	}
 }

@@ -32,6 +32,7 @@ var plainStatus = map[core.Code]int{
 	core.EFORBIDDEN:    http.StatusOK,
 	core.ENOCREDITS:    http.StatusOK,
 	core.ETHROTTLED:    http.StatusOK,
+	core.EBUSY:         http.StatusOK,
 	core.ENOTFOUND:     http.StatusOK,
 	core.ECONFLICT:     http.StatusOK,
 	core.EINTERNAL:     http.StatusInternalServerError,

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/mattn/go-sqlite3"
@@ -31,7 +32,12 @@ var migrationFS embed.FS
 type DB struct {
 	Path string
 	rdb  *sql.DB // readers
-	wdb  *sql.DB // the one writer
+	wdb  *sql.DB // the one writer connection, used only by the writer goroutine
+
+	jobs      chan *writeJob
+	stop      chan struct{}
+	stopped   chan struct{}
+	closeOnce sync.Once
 }
 
 var _ core.Store = (*DB)(nil)
@@ -53,7 +59,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	f.Close()
 
 	params := fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d", BusyTimeout.Milliseconds())
-	db := &DB{Path: path}
+	db := &DB{Path: path, jobs: make(chan *writeJob), stop: make(chan struct{}), stopped: make(chan struct{})}
 	if db.wdb, err = sql.Open("sqlite3", path+params+"&_txlock=immediate"); err != nil {
 		return nil, err
 	}
@@ -64,6 +70,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.rdb.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db.rdb.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	go db.writer()
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
 		return nil, err
@@ -71,8 +78,13 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-// Close closes both pools.
+// Close stops the writer (writes already queued are answered first) and
+// closes both pools. It is safe to call more than once.
 func (db *DB) Close() error {
+	db.closeOnce.Do(func() {
+		close(db.stop)
+		<-db.stopped
+	})
 	return errors.Join(db.rdb.Close(), db.wdb.Close())
 }
 
@@ -82,7 +94,10 @@ func (db *DB) Ping(ctx context.Context) error { return db.rdb.PingContext(ctx) }
 // migrate applies each embedded migration not yet recorded, in name order,
 // each in its own (immediate, so cross-process safe) transaction.
 func (db *DB) migrate(ctx context.Context) error {
-	if _, err := db.wdb.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`); err != nil {
+	if err := db.write(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`)
+		return err
+	}); err != nil {
 		return fmt.Errorf("sqlite: migrations table: %w", err)
 	}
 	names, err := fs.Glob(migrationFS, "migrations/*.sql")
@@ -114,19 +129,6 @@ func (db *DB) migrateOne(ctx context.Context, name string) error {
 		_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
 		return err
 	})
-}
-
-// write runs fn in a write transaction on the writer connection.
-func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := db.wdb.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
 }
 
 const timeFormat = "2006-01-02T15:04:05.000000000Z"

@@ -22,6 +22,8 @@ func serve(ctx context.Context, args []string, e *env) error {
 	bootstrap := fs.String("bootstrap", e.envOr("JWTGATE_BOOTSTRAP", "true"), "on an empty database, create user admin and print its password once ($JWTGATE_BOOTSTRAP)")
 	proxies := fs.String("trusted-proxies", e.envOr("JWTGATE_TRUSTED_PROXIES", ""), "comma-separated proxy addresses/CIDRs whose X-Forwarded-For is believed ($JWTGATE_TRUSTED_PROXIES)")
 	publicURL := fs.String("public-url", e.envOr("JWTGATE_PUBLIC_URL", ""), "SOAP address announced in the WSDL, e.g. https://api.example.com/useradmin.asmx (default: the address the client used) ($JWTGATE_PUBLIC_URL)")
+	hashConc := fs.String("hash-concurrency", e.envOr("JWTGATE_HASH_CONCURRENCY", "0"), "password hashes computed at once (0: one per core) ($JWTGATE_HASH_CONCURRENCY)")
+	hashQueue := fs.String("hash-queue", e.envOr("JWTGATE_HASH_QUEUE", strconv.Itoa(core.DefaultHashQueue)), "logins that may wait for a hashing slot; more are answered busy ($JWTGATE_HASH_QUEUE)")
 	logFormat := fs.String("log-format", e.envOr("JWTGATE_LOG_FORMAT", "text"), "log format: text or json ($JWTGATE_LOG_FORMAT)")
 	validateResponses := fs.String("validate-responses", e.envOr("JWTGATE_VALIDATE_RESPONSES", "false"), "check every answer of the OpenAPI surface against openapi.yaml; one that breaks it is logged and answered 500 ($JWTGATE_VALIDATE_RESPONSES)")
 	logLevel := fs.String("log-level", e.envOr("JWTGATE_LOG_LEVEL", "info"), "log level: debug, info, warn, error ($JWTGATE_LOG_LEVEL)")
@@ -47,6 +49,14 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("%w: --bootstrap %q: give true or false", errUsage, *bootstrap)
 	}
+	conc, err := strconv.Atoi(*hashConc)
+	if err != nil || conc < 0 {
+		return fmt.Errorf("%w: --hash-concurrency %q: give a whole number ≥ 0", errUsage, *hashConc)
+	}
+	queue, err := strconv.Atoi(*hashQueue)
+	if err != nil || queue < 0 {
+		return fmt.Errorf("%w: --hash-queue %q: give a whole number ≥ 0", errUsage, *hashQueue)
+	}
 	trusted, err := clientaddr.ParsePrefixes(*proxies)
 	if err != nil {
 		return fmt.Errorf("%w: --trusted-proxies: %v", errUsage, err)
@@ -67,6 +77,7 @@ func serve(ctx context.Context, args []string, e *env) error {
 	defer db.Close()
 	svc := core.NewService(db)
 	svc.Issuer, svc.MaxLifetime, svc.Alg, svc.Logger = *issuer, maxLifetime, algName, log
+	svc.HashGate = core.NewHashGate(conc, queue, core.DefaultHashWait)
 	key, err := svc.EnsureSigningKey(ctx)
 	if err != nil {
 		return fmt.Errorf("signing key: %w", err)
