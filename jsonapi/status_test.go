@@ -16,6 +16,7 @@ func TestPlainStatus(t *testing.T) {
 		core.EFORBIDDEN:    http.StatusOK,
 		core.ENOCREDITS:    http.StatusOK,
 		core.ETHROTTLED:    http.StatusOK,
+		core.EBUSY:         http.StatusOK,
 		core.ENOTFOUND:     http.StatusOK,
 		core.ECONFLICT:     http.StatusOK,
 		core.EINTERNAL:     http.StatusInternalServerError,
@@ -70,6 +71,7 @@ func TestStrictStatus(t *testing.T) {
 		core.ENOTFOUND:     http.StatusNotFound,
 		core.ECONFLICT:     http.StatusConflict,
 		core.ETHROTTLED:    http.StatusTooManyRequests,
+		core.EBUSY:         http.StatusTooManyRequests,
 		core.EINTERNAL:     http.StatusInternalServerError,
 	}
 	for _, code := range core.Codes() {

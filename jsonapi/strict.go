@@ -32,6 +32,7 @@ var strictStatus = map[core.Code]int{
 	core.ENOTFOUND:     http.StatusNotFound,
 	core.ECONFLICT:     http.StatusConflict,
 	core.ETHROTTLED:    http.StatusTooManyRequests,
+	core.EBUSY:         http.StatusTooManyRequests,
 	core.EINTERNAL:     http.StatusInternalServerError,
 }
 
