@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -63,6 +64,16 @@ func (s *countingStore) UserByName(ctx context.Context, name string) (*core.User
 func (s *countingStore) APIKeyByID(ctx context.Context, id string) (*core.APIKey, error) {
 	s.lookups.Add(1)
 	return s.Store.APIKeyByID(ctx, id)
+}
+
+func (s *countingStore) ServiceKeyByID(ctx context.Context, id string) (*core.ServiceKey, error) {
+	s.lookups.Add(1)
+	return s.Store.ServiceKeyByID(ctx, id)
+}
+
+func (s *countingStore) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, error) {
+	s.lookups.Add(1)
+	return s.Store.TokenByJTI(ctx, jti)
 }
 
 type syncBuffer struct {
@@ -217,7 +228,22 @@ type answer struct {
 	status int
 	header http.Header
 	body   []byte
+	// result is the answer of GetJWT (or of a path outside the operations);
+	// out that of another operation, decoded strictly into its result type
+	// (a pointer); env is the Status envelope of either.
 	result jsonapi.GetJWTResponse
+	out    any
+	env    jsonapi.Status
+}
+
+// results are the result types of the operations but GetJWT, which every
+// answer of theirs must decode into with no unknown field.
+var results = map[string]func() any{
+	"VerifyJWT":           func() any { return new(jsonapi.VerifyJWTResponse) },
+	"ChargeJWT":           func() any { return new(jsonapi.ChargeJWTResponse) },
+	"RevokeJWT":           func() any { return new(jsonapi.RevokeJWTResponse) },
+	"GetCreditsRemaining": func() any { return new(jsonapi.StatusResponse) },
+	"GetUsage":            func() any { return new(jsonapi.GetUsageResponse) },
 }
 
 func (a *answer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, a.body) }
@@ -226,9 +252,19 @@ func (a *answer) String() string { return fmt.Sprintf("HTTP %d %s", a.status, a.
 // added to the URL as it is.
 func (e *env) post(contentType, body, query string) *answer {
 	e.t.Helper()
-	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.srv.URL+getJWTPath+query, strings.NewReader(body))
+	return e.postOp("GetJWT", contentType, body, query, nil)
+}
+
+// postOp sends a body to operation op through the validating client, with
+// the headers of header.
+func (e *env) postOp(op, contentType, body, query string, header http.Header) *answer {
+	e.t.Helper()
+	req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.srv.URL+jsonapi.APIBase+"/UserAdmin/"+op+query, strings.NewReader(body))
 	if err != nil {
 		e.t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
 	}
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
@@ -261,17 +297,67 @@ func (e *env) do(c *http.Client, req *http.Request) *answer {
 		e.t.Fatal(err)
 	}
 	if strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") && strings.HasPrefix(req.URL.Path, jsonapi.APIBase) {
+		var v any = &a.result
+		if newResult, ok := results[path.Base(req.URL.Path)]; ok {
+			a.out = newResult()
+			v = a.out
+		}
 		dec := json.NewDecoder(bytes.NewReader(a.body))
 		dec.DisallowUnknownFields()
-		if err := dec.Decode(&a.result); err != nil {
-			e.t.Fatalf("%s %s: answer is not the Status envelope: %v\n%s", req.Method, req.URL.Path, err, a.body)
+		if err := dec.Decode(v); err != nil {
+			e.t.Fatalf("%s %s: answer is not the operation's result: %v\n%s", req.Method, req.URL.Path, err, a.body)
 		}
+		var st struct{ Status jsonapi.Status }
+		if err := json.Unmarshal(a.body, &st); err != nil {
+			e.t.Fatal(err)
+		}
+		a.env = st.Status
 	}
 	return a
 }
 
 func (e *env) expiresAt(d time.Duration) string {
 	return time.Now().UTC().Add(d).Truncate(time.Second).Format(time.RFC3339)
+}
+
+// serviceKey creates a key for one of the operator's services.
+func (e *env) serviceKey(name string) string {
+	e.t.Helper()
+	key, _, err := e.svc.CreateServiceKey(e.ctx, name)
+	if err != nil {
+		e.t.Fatalf("CreateServiceKey: %v", err)
+	}
+	return key
+}
+
+// token gets a token from the generated client's GetJWT: alice's, valid one
+// hour, unless req says otherwise.
+func (e *env) token(req apiclient.GetJWTRequest) string {
+	e.t.Helper()
+	if req.Username == nil {
+		req.Username, req.Password = ptr(alice), ptr(alicePassword)
+	}
+	if req.ExpiresAt.IsZero() {
+		req.ExpiresAt = expires()
+	}
+	res, err := e.client.GetJWTWithResponse(e.ctx, req)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if res.JSON200 == nil || res.JSON200.Jwt == nil {
+		e.t.Fatalf("GetJWT: HTTP %d %s", res.StatusCode(), res.Body)
+	}
+	return *res.JSON200.Jwt
+}
+
+// jti returns a token's id.
+func (e *env) jti(tok string) string {
+	e.t.Helper()
+	c, err := e.verify(tok)
+	if err != nil || c.ID == "" {
+		e.t.Fatalf("token: %v (jti %q)", err, c.ID)
+	}
+	return c.ID
 }
 
 // refusals is the number of GetJWT calls the usage ledger holds as failed.

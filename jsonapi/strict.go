@@ -62,39 +62,72 @@ type API struct {
 // document. ParseSpec refuses a document whose operations and this table
 // differ.
 type operation struct {
-	usage string // how its calls appear in the usage ledger
+	// usage, when set, is how a call the document refuses appears in the
+	// usage ledger. Only GetJWT records such refusals: the enforcement
+	// operations authenticate a service or an account first, and core
+	// decides what they record.
+	usage string
 	// call decodes a body the document has vouched for, calls core and
-	// returns the result to encode. A call it refuses before core is
-	// recorded by it in the usage ledger.
+	// returns the result to encode.
 	call func(a *API, r *http.Request, body []byte) (any, error)
 }
 
+// Every operation answers with its own result type, success or failure
+// (failureBody).
 var operations = map[string]operation{
-	"GetJWT": {usage: core.MethodGetJWT, call: (*API).getJWT},
+	"GetJWT":              {usage: core.MethodGetJWT, call: (*API).getJWT},
+	"VerifyJWT":           {call: (*API).verifyJWT},
+	"ChargeJWT":           {call: (*API).chargeJWT},
+	"RevokeJWT":           {call: (*API).revokeJWT},
+	"GetCreditsRemaining": {call: (*API).getCreditsRemaining},
+	"GetUsage":            {call: (*API).getUsage},
 }
 
-// Mount registers the surface on r: one route per operation of the
-// document, and JSON answers for other paths and methods under APIBase.
-// Paths are matched exactly (unlike the plain endpoints): generated clients
-// send them as the document spells them.
+// Mount registers the surface on r: one route per path of the document,
+// and JSON answers for other paths and methods under APIBase. Paths are
+// matched exactly (unlike the plain endpoints): generated clients send them
+// as the document spells them.
 func (a *API) Mount(r *mux.Router) {
 	sub := r.PathPrefix(APIBase).Subrouter()
+	// Each path's route picks the operation by method itself: gorilla/mux
+	// v1.8.1 forgets a method mismatch when a later route of the subrouter
+	// matches the prefix, and would answer 404 where 405 is right.
+	byPath := map[string]map[string]http.Handler{}
 	for _, rt := range a.Spec.routes {
-		sub.Handle(rt.Path, a.handler(rt)).Methods(rt.Method)
-	}
-	sub.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		a.answer(w, r, nil, http.StatusNotFound, errorBody("no such operation; the operations are described in /openapi.yaml"))
-	})
-	sub.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		var allow []string
-		for _, rt := range a.Spec.routes {
-			if APIBase+rt.Path == r.URL.Path {
-				allow = append(allow, rt.Method)
-			}
+		if byPath[rt.Path] == nil {
+			byPath[rt.Path] = map[string]http.Handler{}
 		}
-		w.Header().Set("Allow", strings.Join(allow, ", "))
-		a.answer(w, r, nil, http.StatusMethodNotAllowed, errorBody("use "+strings.Join(allow, " or ")+" for this operation"))
+		byPath[rt.Path][rt.Method] = a.handler(rt)
+	}
+	for path, ops := range byPath {
+		sub.Handle(path, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if h, ok := ops[r.Method]; ok {
+				h.ServeHTTP(w, r)
+				return
+			}
+			a.methodNotAllowed(w, r)
+		}))
+	}
+	// Outside the operations there is no result type: the answer is the
+	// bare envelope.
+	sub.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.answer(w, r, nil, http.StatusNotFound, failureBody("", "no such operation; the operations are described in /openapi.yaml"))
 	})
+}
+
+// methodNotAllowed answers a path of the document called with another
+// method, with the result type of the path's operation.
+func (a *API) methodNotAllowed(w http.ResponseWriter, r *http.Request) {
+	var allow []string
+	op := ""
+	for _, rt := range a.Spec.routes {
+		if APIBase+rt.Path == r.URL.Path {
+			allow = append(allow, rt.Method)
+			op = rt.Operation.OperationID
+		}
+	}
+	w.Header().Set("Allow", strings.Join(allow, ", "))
+	a.answer(w, r, nil, http.StatusMethodNotAllowed, failureBody(op, "use "+strings.Join(allow, " or ")+" for this operation"))
 }
 
 func (a *API) handler(rt *routers.Route) http.Handler {
@@ -102,13 +135,15 @@ func (a *API) handler(rt *routers.Route) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, status, msg := readStrictBody(w, r)
 		if status != 0 {
-			a.answer(w, r, rt, status, errorBody(msg))
+			a.answer(w, r, rt, status, failureBody(rt.Operation.OperationID, msg))
 			return
 		}
 		if err := a.validateRequest(r, rt, body); err != nil {
-			// Refused before core: still a call for the usage ledger, as on
-			// the plain endpoint.
-			a.Service.RecordRefused(r.Context(), op.usage, a.ClientAddr(r), err)
+			if op.usage != "" {
+				// Refused before core: still a call for the usage ledger, as
+				// on the plain endpoint.
+				a.Service.RecordRefused(r.Context(), op.usage, a.ClientAddr(r), err)
+			}
 			a.fail(w, r, rt, err)
 			return
 		}
@@ -197,7 +232,8 @@ func (s *Spec) ValidateResponse(ctx context.Context, rt *routers.Route, r *http.
 	return fmt.Errorf("%s %s%s: response %d does not match the document", rt.Method, APIBase, rt.Path, status)
 }
 
-// fail answers err with the status of its code in the Status envelope.
+// fail answers err with the status of its code and the operation's result
+// for a failure.
 func (a *API) fail(w http.ResponseWriter, r *http.Request, rt *routers.Route, err error) {
 	code := core.ErrorCode(err)
 	if code == core.EINTERNAL {
@@ -206,17 +242,20 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, rt *routers.Route, er
 	if d := core.RetryAfter(err); d > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(int(d.Seconds())))
 	}
-	a.answer(w, r, rt, StrictStatus(code), errorBody(core.ErrorMessage(err)))
+	a.answer(w, r, rt, StrictStatus(code), failureBody(rt.Operation.OperationID, core.ErrorMessage(err)))
 }
-
-func errorBody(msg string) GetJWTResponse { return GetJWTResponse{Status: failure(msg)} }
 
 // answer writes one answer; rt is nil outside the document's operations.
 func (a *API) answer(w http.ResponseWriter, r *http.Request, rt *routers.Route, status int, v any) {
+	op := ""
+	if rt != nil {
+		op = rt.Operation.OperationID
+	}
 	body, err := json.Marshal(v)
 	if err != nil {
-		a.Logger.ErrorContext(r.Context(), "encoding an answer failed", "err", err)
-		status, body = http.StatusInternalServerError, []byte(`{"Status":{"Success":false,"ErrorMessage":"internal error","CreditsRemaining":0},"Jwt":null}`)
+		a.Logger.ErrorContext(r.Context(), "encoding an answer failed", "op", op, "err", err)
+		status = http.StatusInternalServerError
+		body, _ = json.Marshal(failureBody(op, "internal error")) // plain structs: cannot fail
 	}
 	body = append(body, '\n')
 	h := w.Header()
@@ -228,7 +267,7 @@ func (a *API) answer(w http.ResponseWriter, r *http.Request, rt *routers.Route, 
 			a.Logger.ErrorContext(r.Context(), "answer breaks openapi.yaml; sending 500 instead", "err", err)
 			h.Del("Retry-After")
 			status = http.StatusInternalServerError
-			body, _ = json.Marshal(errorBody("internal error"))
+			body, _ = json.Marshal(failureBody(op, "internal error"))
 			body = append(body, '\n')
 		}
 	}
@@ -253,6 +292,11 @@ type strictGetJWTRequest struct {
 func (a *API) getJWT(r *http.Request, body []byte) (any, error) {
 	addr := a.ClientAddr(r)
 	req, err := strictGetJWT(body, r.URL.Query().Get("key"))
+	if err == nil && bearerToken(r) != "" {
+		// As on the plain endpoint: the document lists no bearer scheme for
+		// GetJWT, and a token ignored would look accepted.
+		err = core.Errorf(core.EUNAUTHORIZED, "GetJWT does not accept a bearer token (a token cannot mint tokens); send a username and password or an API key")
+	}
 	if err != nil {
 		a.Service.RecordRefused(r.Context(), core.MethodGetJWT, addr, err)
 		return nil, err
@@ -262,21 +306,41 @@ func (a *API) getJWT(r *http.Request, body []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return GetJWTResponse{
-		Status: Status{Success: true, CreditsRemaining: float64(res.CreditsRemaining)},
-		Jwt:    &res.JWT,
-	}, nil
+	return GetJWTResponse{Status: success(res.CreditsRemaining), Jwt: &res.JWT}, nil
+}
+
+// decodeBody decodes a body the document has vouched for into v, the
+// operation's request struct. A failure is the server's, not the caller's:
+// the struct and the schema disagree.
+func decodeBody(op string, body []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return core.Internal(fmt.Errorf("decoding a %s body the document accepted: %w", op, err))
+	}
+	return nil
+}
+
+// wholeNumber converts an integer the document has vouched for: a whole
+// number up to 2^53-1, which JSON may also spell 5.0 or 1e2, so that it
+// converts exactly.
+func wholeNumber(name string, n json.Number) (int64, error) {
+	if i, err := n.Int64(); err == nil {
+		return i, nil
+	}
+	f, err := n.Float64()
+	if err != nil {
+		return 0, core.Internal(fmt.Errorf("%s %q the document accepted: %w", name, n, err))
+	}
+	return int64(f), nil
 }
 
 // strictGetJWT maps a validated body (and ?key=) to a core request. Core
 // checks every rule again.
 func strictGetJWT(body []byte, key string) (*core.GetJWTRequest, error) {
 	var in strictGetJWTRequest
-	dec := json.NewDecoder(bytes.NewReader(body))
-	dec.UseNumber()
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&in); err != nil {
-		return nil, core.Internal(fmt.Errorf("decoding a GetJWT body the document accepted: %w", err))
+	if err := decodeBody("GetJWT", body, &in); err != nil {
+		return nil, err
 	}
 	req := &core.GetJWTRequest{
 		Username: in.Username, Password: in.Password, ExpiresAt: in.ExpiresAt, AllowedMethods: in.AllowedMethods,
@@ -285,15 +349,9 @@ func strictGetJWT(body []byte, key string) (*core.GetJWTRequest, error) {
 		req.ClientIP = *in.ClientIP
 	}
 	if in.MaxCredits != nil {
-		// The document allows whole numbers up to 2^53-1 only, so a value
-		// such as 5.0 or 1e2 converts exactly.
-		n, err := in.MaxCredits.Int64()
+		n, err := wholeNumber("maxCredits", *in.MaxCredits)
 		if err != nil {
-			f, ferr := in.MaxCredits.Float64()
-			if ferr != nil {
-				return nil, core.Internal(fmt.Errorf("maxCredits %q the document accepted: %w", *in.MaxCredits, ferr))
-			}
-			n = int64(f)
+			return nil, err
 		}
 		req.MaxCredits = &n
 	}

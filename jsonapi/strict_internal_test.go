@@ -1,6 +1,7 @@
 package jsonapi
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -80,4 +81,18 @@ func TestStrictGetJWT(t *testing.T) {
 			t.Fatalf("err = %v, want EINVALID naming key", err)
 		}
 	})
+}
+
+func TestWholeNumber(t *testing.T) {
+	for _, tc := range []struct {
+		in   string
+		want int64
+	}{{"5", 5}, {"5.0", 5}, {"1e2", 100}, {"9007199254740991", 1<<53 - 1}} {
+		if got, err := wholeNumber("credits", json.Number(tc.in)); err != nil || got != tc.want {
+			t.Errorf("wholeNumber(%s) = %d, %v; want %d", tc.in, got, err, tc.want)
+		}
+	}
+	if _, err := wholeNumber("credits", "x"); core.ErrorCode(err) != core.EINTERNAL {
+		t.Errorf("wholeNumber(x): %v, want EINTERNAL (the document let it through)", err)
+	}
 }

@@ -15,7 +15,71 @@ import (
 	"time"
 
 	"github.com/oapi-codegen/runtime"
+	openapi_types "github.com/oapi-codegen/runtime/types"
 )
+
+// AccountCredentials The account's `username` and `password`; leave both out when the caller authenticates by `?key=` or a bearer token.
+type AccountCredentials struct {
+	// Password The user's password.
+	//
+	// Example: correct-horse-battery
+	Password *Password `json:"password,omitempty"`
+
+	// Username The username (compared case-insensitively), or `apikey-<KEY>` with an empty password.
+	//
+	// Example: alice
+	Username *Username `json:"username,omitempty"`
+}
+
+// CallerIP The IPv4 or IPv6 address the token is presented from. Required (in effect) when the token is bound to an address or range; otherwise it may be empty or null.
+//
+// Example: 203.0.113.9
+type CallerIP = string
+
+// ChargeJWTRequest defines model for ChargeJWTRequest.
+type ChargeJWTRequest struct {
+	// ClientIp The IPv4 or IPv6 address the token is presented from. Required (in effect) when the token is bound to an address or range; otherwise it may be empty or null.
+	//
+	// Example: 203.0.113.9
+	ClientIp *CallerIP `json:"clientIp,omitempty"`
+
+	// Credits The credits the call costs.
+	//
+	// Example: 1
+	Credits int64 `json:"credits"`
+
+	// Jwt The token presented by the caller of the metered method (compact JWS).
+	//
+	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6ImV4YW1wbGUiLCJ0eXAiOiJKV1QifQ.e30.c2lnbmF0dXJl
+	Jwt Token `json:"jwt"`
+
+	// Method The metered method called, `Service.Method`; a token allows it when its `allowedMethods` is empty or names it or its service (case-insensitively).
+	//
+	// Example: Email.IsValid
+	Method MeteredMethod `json:"method"`
+
+	// RequestId Makes the charge idempotent: a retry with the same `requestId` (for the same token, method and credits) charges nothing more and answers what the first call did. At most 128 bytes of printable characters; leading and trailing spaces are ignored. Absent or empty: every call charges.
+	//
+	// Example: 4f9d2c1e-7b3a-4c55-9e0f-8a1b2c3d4e5f
+	RequestId *string `json:"requestId,omitempty"`
+
+	// ServiceKey The calling service's key (`jgs_<id>_<secret>`, from `jwtgate servicekey create NAME`). VerifyJWT and ChargeJWT are for the operator's own services: a token holder alone cannot call them.
+	//
+	// Example: jgs_0123456789abcdef_c2VjcmV0LWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWtleQ
+	ServiceKey ServiceKey `json:"serviceKey"`
+}
+
+// ChargeJWTResult The answer to ChargeJWT. `Status.CreditsRemaining` is the account's balance after the charge; on failure it is 0, `TokenCreditsRemaining` is null and `Replayed` false.
+type ChargeJWTResult struct {
+	// Replayed The answer is that of an earlier call with the same `requestId`, which charged; this call charged nothing.
+	Replayed bool `json:"Replayed"`
+
+	// Status The envelope every answer carries.
+	Status Status `json:"Status"`
+
+	// TokenCreditsRemaining What the token may still spend after the charge; null when it has no limit of its own (or the call failed).
+	TokenCreditsRemaining *int64 `json:"TokenCreditsRemaining"`
+}
 
 // GetJWTOptions Options of a GetJWT call.
 type GetJWTOptions struct {
@@ -70,16 +134,179 @@ type GetJWTResult struct {
 	Status Status `json:"Status"`
 }
 
+// GetUsageRequest The account's credentials (as for GetCreditsRemaining) and the range.
+type GetUsageRequest struct {
+	// From The start of the range: a day (`YYYY-MM-DD`, from its start, UTC) or an RFC 3339 date-time. Absent: 30 days before `to`.
+	//
+	// Example: 2030-01-01
+	From *string `json:"from,omitempty"`
+
+	// Password The user's password.
+	//
+	// Example: correct-horse-battery
+	Password *Password `json:"password,omitempty"`
+
+	// To The end of the range, excluded: a day (which is then included whole) or an RFC 3339 date-time. Absent: the end of today (UTC). The range may span at most 366 days.
+	//
+	// Example: 2030-01-31
+	To *string `json:"to,omitempty"`
+
+	// Username The username (compared case-insensitively), or `apikey-<KEY>` with an empty password.
+	//
+	// Example: alice
+	Username *Username `json:"username,omitempty"`
+}
+
+// GetUsageResult The answer to GetUsage; `Status.CreditsRemaining` is the account's balance, and `Usage` is null when the call failed.
+type GetUsageResult struct {
+	// Status The envelope every answer carries.
+	Status Status `json:"Status"`
+
+	// Usage One row per day, application and method, in that order.
+	Usage *[]UsageRow `json:"Usage"`
+}
+
+// MeteredMethod The metered method called, `Service.Method`; a token allows it when its `allowedMethods` is empty or names it or its service (case-insensitively).
+//
+// Example: Email.IsValid
+type MeteredMethod = string
+
+// Password The user's password.
+//
+// Example: correct-horse-battery
+type Password = string
+
+// RevokeJWTRequest The token to revoke (`jwt` or `jti`, or both if they agree) and, unless the caller is the holder of the `jwt` or authenticates by `?key=` or a bearer token, the account's `username` and `password`.
+type RevokeJWTRequest struct {
+	// Jti The id (`jti` claim) of the token to revoke.
+	//
+	// Example: 3q2-7wAAAAC6ZsZB6mRzWQ
+	Jti *string `json:"jti,omitempty"`
+
+	// Jwt The token to revoke (expired or already revoked is fine).
+	//
+	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6ImV4YW1wbGUiLCJ0eXAiOiJKV1QifQ.e30.c2lnbmF0dXJl
+	Jwt *string `json:"jwt,omitempty"`
+
+	// Password The user's password.
+	//
+	// Example: correct-horse-battery
+	Password *Password `json:"password,omitempty"`
+
+	// Username The username (compared case-insensitively), or `apikey-<KEY>` with an empty password.
+	//
+	// Example: alice
+	Username *Username `json:"username,omitempty"`
+}
+
+// RevokeJWTResult The answer to RevokeJWT (`Status.CreditsRemaining` is 0: revoking reads no balance).
+type RevokeJWTResult struct {
+	// Jti The revoked token's id; null when the call failed.
+	Jti *string `json:"Jti"`
+
+	// Status The envelope every answer carries.
+	Status Status `json:"Status"`
+}
+
+// ServiceKey The calling service's key (`jgs_<id>_<secret>`, from `jwtgate servicekey create NAME`). VerifyJWT and ChargeJWT are for the operator's own services: a token holder alone cannot call them.
+//
+// Example: jgs_0123456789abcdef_c2VjcmV0LWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWtleQ
+type ServiceKey = string
+
 // Status The envelope every answer carries.
 type Status struct {
-	// CreditsRemaining The account's credit balance; 0 when the call failed.
-	CreditsRemaining float32 `json:"CreditsRemaining"`
+	// CreditsRemaining The account's credit balance (a whole number, up to 2^53-1); 0 when the call failed.
+	CreditsRemaining float64 `json:"CreditsRemaining"`
 
 	// ErrorMessage What is wrong, in words a caller can act on; null on success. A schema violation names the field first (`maxCredits: must be at least 1`).
 	ErrorMessage *string `json:"ErrorMessage"`
 
 	// Success Whether the call succeeded.
 	Success bool `json:"Success"`
+}
+
+// StatusResult The answer to GetCreditsRemaining: the balance is `Status.CreditsRemaining`.
+type StatusResult struct {
+	// Status The envelope every answer carries.
+	Status Status `json:"Status"`
+}
+
+// Token The token presented by the caller of the metered method (compact JWS).
+//
+// Example: eyJhbGciOiJFZERTQSIsImtpZCI6ImV4YW1wbGUiLCJ0eXAiOiJKV1QifQ.e30.c2lnbmF0dXJl
+type Token = string
+
+// UsageRow The calls of one day, application and method.
+type UsageRow struct {
+	// Application The calling token's `ApplicationName`; empty when it has none.
+	Application string `json:"Application"`
+
+	// Calls Calls, successful or not.
+	Calls int64 `json:"Calls"`
+
+	// Credits Credits charged.
+	Credits int64 `json:"Credits"`
+
+	// Day The day (UTC).
+	Day openapi_types.Date `json:"Day"`
+
+	// Failures Calls that were refused.
+	Failures int64 `json:"Failures"`
+
+	// Method The method called (`Service.Method`, or the UserAdmin operation).
+	Method string `json:"Method"`
+}
+
+// Username The username (compared case-insensitively), or `apikey-<KEY>` with an empty password.
+//
+// Example: alice
+type Username = string
+
+// VerifyJWTRequest defines model for VerifyJWTRequest.
+type VerifyJWTRequest struct {
+	// ClientIp The IPv4 or IPv6 address the token is presented from. Required (in effect) when the token is bound to an address or range; otherwise it may be empty or null.
+	//
+	// Example: 203.0.113.9
+	ClientIp *CallerIP `json:"clientIp,omitempty"`
+
+	// Jwt The token presented by the caller of the metered method (compact JWS).
+	//
+	// Example: eyJhbGciOiJFZERTQSIsImtpZCI6ImV4YW1wbGUiLCJ0eXAiOiJKV1QifQ.e30.c2lnbmF0dXJl
+	Jwt Token `json:"jwt"`
+
+	// Method The metered method called, `Service.Method`; a token allows it when its `allowedMethods` is empty or names it or its service (case-insensitively).
+	//
+	// Example: Email.IsValid
+	Method MeteredMethod `json:"method"`
+
+	// ServiceKey The calling service's key (`jgs_<id>_<secret>`, from `jwtgate servicekey create NAME`). VerifyJWT and ChargeJWT are for the operator's own services: a token holder alone cannot call them.
+	//
+	// Example: jgs_0123456789abcdef_c2VjcmV0LWV4YW1wbGUtb25seS1ub3QtYS1yZWFsLWtleQ
+	ServiceKey ServiceKey `json:"serviceKey"`
+}
+
+// VerifyJWTResult The answer to VerifyJWT; on failure every field but `Status` is null. `Status.CreditsRemaining` is the account's balance.
+type VerifyJWTResult struct {
+	// Account The account its credits are charged to.
+	Account *string `json:"Account"`
+
+	// AllowedMethods The methods the token may call; empty for every method.
+	AllowedMethods *[]string `json:"AllowedMethods"`
+
+	// Application The token's `ApplicationName`; empty when it has none.
+	Application *string `json:"Application"`
+
+	// ExpiresAt When the token expires (RFC 3339, UTC, whole seconds).
+	ExpiresAt *time.Time `json:"ExpiresAt"`
+
+	// Status The envelope every answer carries.
+	Status Status `json:"Status"`
+
+	// TokenCreditsRemaining What the token may still spend; null when it has no limit of its own (or the call failed).
+	TokenCreditsRemaining *int64 `json:"TokenCreditsRemaining"`
+
+	// Username The user the token was issued to.
+	Username *string `json:"Username"`
 }
 
 // BadRequest The answer to GetJWT, success or failure.
@@ -106,8 +333,23 @@ type Unauthorized = GetJWTResult
 // UnsupportedMediaType The answer to GetJWT, success or failure.
 type UnsupportedMediaType = GetJWTResult
 
+// ChargeJWTJSONRequestBody defines body for ChargeJWT for application/json ContentType.
+type ChargeJWTJSONRequestBody = ChargeJWTRequest
+
+// GetCreditsRemainingJSONRequestBody defines body for GetCreditsRemaining for application/json ContentType.
+type GetCreditsRemainingJSONRequestBody = AccountCredentials
+
 // GetJWTJSONRequestBody defines body for GetJWT for application/json ContentType.
 type GetJWTJSONRequestBody = GetJWTRequest
+
+// GetUsageJSONRequestBody defines body for GetUsage for application/json ContentType.
+type GetUsageJSONRequestBody = GetUsageRequest
+
+// RevokeJWTJSONRequestBody defines body for RevokeJWT for application/json ContentType.
+type RevokeJWTJSONRequestBody = RevokeJWTRequest
+
+// VerifyJWTJSONRequestBody defines body for VerifyJWT for application/json ContentType.
+type VerifyJWTJSONRequestBody = VerifyJWTRequest
 
 // RequestEditorFn is the function signature for the RequestEditor callback function
 type RequestEditorFn func(ctx context.Context, req *http.Request) error
@@ -183,6 +425,64 @@ func WithRequestEditorFn(fn RequestEditorFn) ClientOption {
 // The interface specification for the client above.
 type ClientInterface interface {
 
+	// ChargeJWTWithBody Charge credits to a token for one call
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+	// then charges `credits` against both the token's `maxCredits` and the
+	// account's balance, atomically: if either would go below zero, nothing
+	// is charged (402). With a `requestId`, a retry of the same charge
+	// answers what the first call did (`Replayed: true`) and charges nothing
+	// more; the same `requestId` for another method or amount is refused
+	// (409). Every charge and refusal of an identifiable token is in the
+	// usage report, under the token's application.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+	ChargeJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ChargeJWT Charge credits to a token for one call
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+	// then charges `credits` against both the token's `maxCredits` and the
+	// account's balance, atomically: if either would go below zero, nothing
+	// is charged (402). With a `requestId`, a retry of the same charge
+	// answers what the first call did (`Replayed: true`) and charges nothing
+	// more; the same `requestId` for another method or amount is refused
+	// (409). Every charge and refusal of an identifiable token is in the
+	// usage report, under the token's application.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+	ChargeJWT(ctx context.Context, body ChargeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCreditsRemainingWithBody The account's credit balance
+	//
+	// Returns the balance of the caller's account in
+	// `Status.CreditsRemaining`. The caller authenticates with `username`
+	// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+	// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+	GetCreditsRemainingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetCreditsRemaining The account's credit balance
+	//
+	// Returns the balance of the caller's account in
+	// `Status.CreditsRemaining`. The caller authenticates with `username`
+	// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+	// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+	GetCreditsRemaining(ctx context.Context, body GetCreditsRemainingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// GetJWTWithBody Issue a JSON Web Token
 	//
 	// Authenticates with `username` and `password`, or with an API key given as
@@ -208,6 +508,186 @@ type ClientInterface interface {
 	//
 	// Corresponds with POST /UserAdmin/GetJWT (the `GetJWT` operationId).
 	GetJWT(ctx context.Context, body GetJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetUsageWithBody The account's usage by day, application and method
+	//
+	// Returns the calls, failures and credits charged of the caller's
+	// account in [`from`, `to`), by day (UTC), application and method, and
+	// the balance in `Status.CreditsRemaining`. The caller authenticates as
+	// for GetCreditsRemaining (a bearer token must allow
+	// `UserAdmin.GetUsage`).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+	GetUsageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetUsage The account's usage by day, application and method
+	//
+	// Returns the calls, failures and credits charged of the caller's
+	// account in [`from`, `to`), by day (UTC), application and method, and
+	// the balance in `Status.CreditsRemaining`. The caller authenticates as
+	// for GetCreditsRemaining (a bearer token must allow
+	// `UserAdmin.GetUsage`).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+	GetUsage(ctx context.Context, body GetUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeJWTWithBody Revoke a token
+	//
+	// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+	// it then fails every check. Revoking twice is harmless. The caller is
+	// the account (`username` and `password`, an API key as `?key=`, or a
+	// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+	// without any credentials, the holder of the token given as `jwt`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+	RevokeJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RevokeJWT Revoke a token
+	//
+	// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+	// it then fails every check. Revoking twice is harmless. The caller is
+	// the account (`username` and `password`, an API key as `?key=`, or a
+	// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+	// without any credentials, the holder of the token given as `jwt`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+	RevokeJWT(ctx context.Context, body RevokeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyJWTWithBody Check a token for one call, charging nothing
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+	// security scheme for a body property). Checks the token's signature
+	// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+	// entry allows all its methods, case-insensitively) and, when it is
+	// bound to an address or range, `clientIp`; then describes the token.
+	// Read-only: nothing is charged or recorded.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+	VerifyJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// VerifyJWT Check a token for one call, charging nothing
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+	// security scheme for a body property). Checks the token's signature
+	// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+	// entry allows all its methods, case-insensitively) and, when it is
+	// bound to an address or range, `clientIp`; then describes the token.
+	// Read-only: nothing is charged or recorded.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+	VerifyJWT(ctx context.Context, body VerifyJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+}
+
+// ChargeJWTWithBody Charge credits to a token for one call
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+// then charges `credits` against both the token's `maxCredits` and the
+// account's balance, atomically: if either would go below zero, nothing
+// is charged (402). With a `requestId`, a retry of the same charge
+// answers what the first call did (`Replayed: true`) and charges nothing
+// more; the same `requestId` for another method or amount is refused
+// (409). Every charge and refusal of an identifiable token is in the
+// usage report, under the token's application.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+func (c *Client) ChargeJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChargeJWTRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ChargeJWT Charge credits to a token for one call
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+// then charges `credits` against both the token's `maxCredits` and the
+// account's balance, atomically: if either would go below zero, nothing
+// is charged (402). With a `requestId`, a retry of the same charge
+// answers what the first call did (`Replayed: true`) and charges nothing
+// more; the same `requestId` for another method or amount is refused
+// (409). Every charge and refusal of an identifiable token is in the
+// usage report, under the token's application.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+func (c *Client) ChargeJWT(ctx context.Context, body ChargeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewChargeJWTRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCreditsRemainingWithBody The account's credit balance
+//
+// Returns the balance of the caller's account in
+// `Status.CreditsRemaining`. The caller authenticates with `username`
+// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+func (c *Client) GetCreditsRemainingWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCreditsRemainingRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetCreditsRemaining The account's credit balance
+//
+// Returns the balance of the caller's account in
+// `Status.CreditsRemaining`. The caller authenticates with `username`
+// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+func (c *Client) GetCreditsRemaining(ctx context.Context, body GetCreditsRemainingJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetCreditsRemainingRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
 }
 
 // GetJWTWithBody Issue a JSON Web Token
@@ -256,6 +736,228 @@ func (c *Client) GetJWT(ctx context.Context, body GetJWTJSONRequestBody, reqEdit
 	return c.Client.Do(req)
 }
 
+// GetUsageWithBody The account's usage by day, application and method
+//
+// Returns the calls, failures and credits charged of the caller's
+// account in [`from`, `to`), by day (UTC), application and method, and
+// the balance in `Status.CreditsRemaining`. The caller authenticates as
+// for GetCreditsRemaining (a bearer token must allow
+// `UserAdmin.GetUsage`).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+func (c *Client) GetUsageWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUsageRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetUsage The account's usage by day, application and method
+//
+// Returns the calls, failures and credits charged of the caller's
+// account in [`from`, `to`), by day (UTC), application and method, and
+// the balance in `Status.CreditsRemaining`. The caller authenticates as
+// for GetCreditsRemaining (a bearer token must allow
+// `UserAdmin.GetUsage`).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+func (c *Client) GetUsage(ctx context.Context, body GetUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetUsageRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeJWTWithBody Revoke a token
+//
+// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+// it then fails every check. Revoking twice is harmless. The caller is
+// the account (`username` and `password`, an API key as `?key=`, or a
+// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+// without any credentials, the holder of the token given as `jwt`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+func (c *Client) RevokeJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeJWTRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RevokeJWT Revoke a token
+//
+// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+// it then fails every check. Revoking twice is harmless. The caller is
+// the account (`username` and `password`, an API key as `?key=`, or a
+// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+// without any credentials, the holder of the token given as `jwt`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+func (c *Client) RevokeJWT(ctx context.Context, body RevokeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRevokeJWTRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyJWTWithBody Check a token for one call, charging nothing
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+// security scheme for a body property). Checks the token's signature
+// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+// entry allows all its methods, case-insensitively) and, when it is
+// bound to an address or range, `clientIp`; then describes the token.
+// Read-only: nothing is charged or recorded.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+func (c *Client) VerifyJWTWithBody(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyJWTRequestWithBody(c.Server, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// VerifyJWT Check a token for one call, charging nothing
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+// security scheme for a body property). Checks the token's signature
+// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+// entry allows all its methods, case-insensitively) and, when it is
+// bound to an address or range, `clientIp`; then describes the token.
+// Read-only: nothing is charged or recorded.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+func (c *Client) VerifyJWT(ctx context.Context, body VerifyJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewVerifyJWTRequest(c.Server, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// NewChargeJWTRequest calls the generic ChargeJWT builder with application/json body
+func NewChargeJWTRequest(server string, body ChargeJWTJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewChargeJWTRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewChargeJWTRequestWithBody constructs an http.Request for the ChargeJWT method, with any body, and a specified content type
+func NewChargeJWTRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/UserAdmin/ChargeJWT")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetCreditsRemainingRequest calls the generic GetCreditsRemaining builder with application/json body
+func NewGetCreditsRemainingRequest(server string, body GetCreditsRemainingJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGetCreditsRemainingRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewGetCreditsRemainingRequestWithBody constructs an http.Request for the GetCreditsRemaining method, with any body, and a specified content type
+func NewGetCreditsRemainingRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/UserAdmin/GetCreditsRemaining")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
 // NewGetJWTRequest calls the generic GetJWT builder with application/json body
 func NewGetJWTRequest(server string, body GetJWTJSONRequestBody) (*http.Request, error) {
 	var bodyReader io.Reader
@@ -277,6 +979,126 @@ func NewGetJWTRequestWithBody(server string, contentType string, body io.Reader)
 	}
 
 	operationPath := fmt.Sprintf("/UserAdmin/GetJWT")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewGetUsageRequest calls the generic GetUsage builder with application/json body
+func NewGetUsageRequest(server string, body GetUsageJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewGetUsageRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewGetUsageRequestWithBody constructs an http.Request for the GetUsage method, with any body, and a specified content type
+func NewGetUsageRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/UserAdmin/GetUsage")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewRevokeJWTRequest calls the generic RevokeJWT builder with application/json body
+func NewRevokeJWTRequest(server string, body RevokeJWTJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRevokeJWTRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewRevokeJWTRequestWithBody constructs an http.Request for the RevokeJWT method, with any body, and a specified content type
+func NewRevokeJWTRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/UserAdmin/RevokeJWT")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	return req, nil
+}
+
+// NewVerifyJWTRequest calls the generic VerifyJWT builder with application/json body
+func NewVerifyJWTRequest(server string, body VerifyJWTJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewVerifyJWTRequestWithBody(server, "application/json", bodyReader)
+}
+
+// NewVerifyJWTRequestWithBody constructs an http.Request for the VerifyJWT method, with any body, and a specified content type
+func NewVerifyJWTRequestWithBody(server string, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/UserAdmin/VerifyJWT")
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -340,6 +1162,64 @@ func WithBaseURL(baseURL string) ClientOption {
 // ClientWithResponsesInterface is the interface specification for the client with responses above.
 type ClientWithResponsesInterface interface {
 
+	// ChargeJWTWithBodyWithResponse Charge credits to a token for one call
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+	// then charges `credits` against both the token's `maxCredits` and the
+	// account's balance, atomically: if either would go below zero, nothing
+	// is charged (402). With a `requestId`, a retry of the same charge
+	// answers what the first call did (`Replayed: true`) and charges nothing
+	// more; the same `requestId` for another method or amount is refused
+	// (409). Every charge and refusal of an identifiable token is in the
+	// usage report, under the token's application.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+	ChargeJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChargeJWTResponse, error)
+
+	// ChargeJWTWithResponse Charge credits to a token for one call
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+	// then charges `credits` against both the token's `maxCredits` and the
+	// account's balance, atomically: if either would go below zero, nothing
+	// is charged (402). With a `requestId`, a retry of the same charge
+	// answers what the first call did (`Replayed: true`) and charges nothing
+	// more; the same `requestId` for another method or amount is refused
+	// (409). Every charge and refusal of an identifiable token is in the
+	// usage report, under the token's application.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+	ChargeJWTWithResponse(ctx context.Context, body ChargeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*ChargeJWTResponse, error)
+
+	// GetCreditsRemainingWithBodyWithResponse The account's credit balance
+	//
+	// Returns the balance of the caller's account in
+	// `Status.CreditsRemaining`. The caller authenticates with `username`
+	// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+	// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+	GetCreditsRemainingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetCreditsRemainingResponse, error)
+
+	// GetCreditsRemainingWithResponse The account's credit balance
+	//
+	// Returns the balance of the caller's account in
+	// `Status.CreditsRemaining`. The caller authenticates with `username`
+	// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+	// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+	GetCreditsRemainingWithResponse(ctx context.Context, body GetCreditsRemainingJSONRequestBody, reqEditors ...RequestEditorFn) (*GetCreditsRemainingResponse, error)
+
 	// GetJWTWithBodyWithResponse Issue a JSON Web Token
 	//
 	// Authenticates with `username` and `password`, or with an API key given as
@@ -365,6 +1245,282 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with POST /UserAdmin/GetJWT (the `GetJWT` operationId).
 	GetJWTWithResponse(ctx context.Context, body GetJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*GetJWTResponse, error)
+
+	// GetUsageWithBodyWithResponse The account's usage by day, application and method
+	//
+	// Returns the calls, failures and credits charged of the caller's
+	// account in [`from`, `to`), by day (UTC), application and method, and
+	// the balance in `Status.CreditsRemaining`. The caller authenticates as
+	// for GetCreditsRemaining (a bearer token must allow
+	// `UserAdmin.GetUsage`).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+	GetUsageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUsageResponse, error)
+
+	// GetUsageWithResponse The account's usage by day, application and method
+	//
+	// Returns the calls, failures and credits charged of the caller's
+	// account in [`from`, `to`), by day (UTC), application and method, and
+	// the balance in `Status.CreditsRemaining`. The caller authenticates as
+	// for GetCreditsRemaining (a bearer token must allow
+	// `UserAdmin.GetUsage`).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+	GetUsageWithResponse(ctx context.Context, body GetUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUsageResponse, error)
+
+	// RevokeJWTWithBodyWithResponse Revoke a token
+	//
+	// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+	// it then fails every check. Revoking twice is harmless. The caller is
+	// the account (`username` and `password`, an API key as `?key=`, or a
+	// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+	// without any credentials, the holder of the token given as `jwt`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+	RevokeJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeJWTResponse, error)
+
+	// RevokeJWTWithResponse Revoke a token
+	//
+	// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+	// it then fails every check. Revoking twice is harmless. The caller is
+	// the account (`username` and `password`, an API key as `?key=`, or a
+	// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+	// without any credentials, the holder of the token given as `jwt`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+	RevokeJWTWithResponse(ctx context.Context, body RevokeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeJWTResponse, error)
+
+	// VerifyJWTWithBodyWithResponse Check a token for one call, charging nothing
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+	// security scheme for a body property). Checks the token's signature
+	// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+	// entry allows all its methods, case-insensitively) and, when it is
+	// bound to an address or range, `clientIp`; then describes the token.
+	// Read-only: nothing is charged or recorded.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+	VerifyJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyJWTResponse, error)
+
+	// VerifyJWTWithResponse Check a token for one call, charging nothing
+	//
+	// For the operator's own services, which authenticate with `serviceKey`
+	// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+	// security scheme for a body property). Checks the token's signature
+	// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+	// entry allows all its methods, case-insensitively) and, when it is
+	// bound to an address or range, `clientIp`; then describes the token.
+	// Read-only: nothing is charged or recorded.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+	VerifyJWTWithResponse(ctx context.Context, body VerifyJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyJWTResponse, error)
+}
+
+type ChargeJWTResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *ChargeJWTResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ChargeJWTResult
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *ChargeJWTResult
+	// JSON402 the response for an HTTP 402 `application/json` response
+	JSON402 *ChargeJWTResult
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *ChargeJWTResult
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *ChargeJWTResult
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *ChargeJWTResult
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *ChargeJWTResult
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *ChargeJWTResult
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ChargeJWTResponse) GetJSON200() *ChargeJWTResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ChargeJWTResponse) GetJSON400() *ChargeJWTResult {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ChargeJWTResponse) GetJSON401() *ChargeJWTResult {
+	return r.JSON401
+}
+
+// GetJSON402 returns the response for an HTTP 402 `application/json` response
+func (r ChargeJWTResponse) GetJSON402() *ChargeJWTResult {
+	return r.JSON402
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r ChargeJWTResponse) GetJSON403() *ChargeJWTResult {
+	return r.JSON403
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r ChargeJWTResponse) GetJSON409() *ChargeJWTResult {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r ChargeJWTResponse) GetJSON413() *ChargeJWTResult {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r ChargeJWTResponse) GetJSON415() *ChargeJWTResult {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ChargeJWTResponse) GetJSON500() *ChargeJWTResult {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ChargeJWTResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ChargeJWTResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ChargeJWTResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ChargeJWTResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetCreditsRemainingResponse429Headers the declared response headers of an HTTP 429 response for GetCreditsRemaining
+type GetCreditsRemainingResponse429Headers struct {
+	RetryAfter int
+}
+
+type GetCreditsRemainingResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *StatusResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *StatusResult
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *StatusResult
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *StatusResult
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *StatusResult
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *StatusResult
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *StatusResult
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *StatusResult
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetCreditsRemainingResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON200() *StatusResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON400() *StatusResult {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON401() *StatusResult {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON403() *StatusResult {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON413() *StatusResult {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON415() *StatusResult {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON429() *StatusResult {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetCreditsRemainingResponse) GetJSON500() *StatusResult {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetCreditsRemainingResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetCreditsRemainingResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetCreditsRemainingResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetCreditsRemainingResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
 }
 
 // GetJWTResponse429Headers the declared response headers of an HTTP 429 response for GetJWT
@@ -471,6 +1627,372 @@ func (r GetJWTResponse) ContentType() string {
 	return ""
 }
 
+// GetUsageResponse429Headers the declared response headers of an HTTP 429 response for GetUsage
+type GetUsageResponse429Headers struct {
+	RetryAfter int
+}
+
+type GetUsageResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *GetUsageResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *GetUsageResult
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *GetUsageResult
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *GetUsageResult
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *GetUsageResult
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *GetUsageResult
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *GetUsageResult
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *GetUsageResult
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *GetUsageResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r GetUsageResponse) GetJSON200() *GetUsageResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r GetUsageResponse) GetJSON400() *GetUsageResult {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r GetUsageResponse) GetJSON401() *GetUsageResult {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r GetUsageResponse) GetJSON403() *GetUsageResult {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r GetUsageResponse) GetJSON413() *GetUsageResult {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r GetUsageResponse) GetJSON415() *GetUsageResult {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r GetUsageResponse) GetJSON429() *GetUsageResult {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r GetUsageResponse) GetJSON500() *GetUsageResult {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r GetUsageResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetUsageResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetUsageResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetUsageResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// RevokeJWTResponse429Headers the declared response headers of an HTTP 429 response for RevokeJWT
+type RevokeJWTResponse429Headers struct {
+	RetryAfter int
+}
+
+type RevokeJWTResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *RevokeJWTResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *RevokeJWTResult
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *RevokeJWTResult
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *RevokeJWTResult
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *RevokeJWTResult
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *RevokeJWTResult
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *RevokeJWTResult
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *RevokeJWTResult
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *RevokeJWTResult
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RevokeJWTResponse429Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RevokeJWTResponse) GetJSON200() *RevokeJWTResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RevokeJWTResponse) GetJSON400() *RevokeJWTResult {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RevokeJWTResponse) GetJSON401() *RevokeJWTResult {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r RevokeJWTResponse) GetJSON403() *RevokeJWTResult {
+	return r.JSON403
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RevokeJWTResponse) GetJSON404() *RevokeJWTResult {
+	return r.JSON404
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RevokeJWTResponse) GetJSON413() *RevokeJWTResult {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RevokeJWTResponse) GetJSON415() *RevokeJWTResult {
+	return r.JSON415
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RevokeJWTResponse) GetJSON429() *RevokeJWTResult {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RevokeJWTResponse) GetJSON500() *RevokeJWTResult {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RevokeJWTResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RevokeJWTResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RevokeJWTResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RevokeJWTResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+type VerifyJWTResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *VerifyJWTResult
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *VerifyJWTResult
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *VerifyJWTResult
+	// JSON403 the response for an HTTP 403 `application/json` response
+	JSON403 *VerifyJWTResult
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *VerifyJWTResult
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *VerifyJWTResult
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *VerifyJWTResult
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r VerifyJWTResponse) GetJSON200() *VerifyJWTResult {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r VerifyJWTResponse) GetJSON400() *VerifyJWTResult {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r VerifyJWTResponse) GetJSON401() *VerifyJWTResult {
+	return r.JSON401
+}
+
+// GetJSON403 returns the response for an HTTP 403 `application/json` response
+func (r VerifyJWTResponse) GetJSON403() *VerifyJWTResult {
+	return r.JSON403
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r VerifyJWTResponse) GetJSON413() *VerifyJWTResult {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r VerifyJWTResponse) GetJSON415() *VerifyJWTResult {
+	return r.JSON415
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r VerifyJWTResponse) GetJSON500() *VerifyJWTResult {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r VerifyJWTResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r VerifyJWTResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r VerifyJWTResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r VerifyJWTResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ChargeJWTWithBodyWithResponse Charge credits to a token for one call
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+// then charges `credits` against both the token's `maxCredits` and the
+// account's balance, atomically: if either would go below zero, nothing
+// is charged (402). With a `requestId`, a retry of the same charge
+// answers what the first call did (`Replayed: true`) and charges nothing
+// more; the same `requestId` for another method or amount is refused
+// (409). Every charge and refusal of an identifiable token is in the
+// usage report, under the token's application.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+func (c *ClientWithResponses) ChargeJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*ChargeJWTResponse, error) {
+	rsp, err := c.ChargeJWTWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChargeJWTResponse(rsp)
+}
+
+// ChargeJWTWithResponse Charge credits to a token for one call
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body, as for VerifyJWT. Checks the token as VerifyJWT does,
+// then charges `credits` against both the token's `maxCredits` and the
+// account's balance, atomically: if either would go below zero, nothing
+// is charged (402). With a `requestId`, a retry of the same charge
+// answers what the first call did (`Replayed: true`) and charges nothing
+// more; the same `requestId` for another method or amount is refused
+// (409). Every charge and refusal of an identifiable token is in the
+// usage report, under the token's application.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/ChargeJWT (the `ChargeJWT` operationId).
+func (c *ClientWithResponses) ChargeJWTWithResponse(ctx context.Context, body ChargeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*ChargeJWTResponse, error) {
+	rsp, err := c.ChargeJWT(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseChargeJWTResponse(rsp)
+}
+
+// GetCreditsRemainingWithBodyWithResponse The account's credit balance
+//
+// Returns the balance of the caller's account in
+// `Status.CreditsRemaining`. The caller authenticates with `username`
+// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+func (c *ClientWithResponses) GetCreditsRemainingWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetCreditsRemainingResponse, error) {
+	rsp, err := c.GetCreditsRemainingWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCreditsRemainingResponse(rsp)
+}
+
+// GetCreditsRemainingWithResponse The account's credit balance
+//
+// Returns the balance of the caller's account in
+// `Status.CreditsRemaining`. The caller authenticates with `username`
+// and `password`, an API key as `?key=` (then send `{}`), or a bearer
+// token whose `allowedMethods` allow `UserAdmin.GetCreditsRemaining`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/GetCreditsRemaining (the `GetCreditsRemaining` operationId).
+func (c *ClientWithResponses) GetCreditsRemainingWithResponse(ctx context.Context, body GetCreditsRemainingJSONRequestBody, reqEditors ...RequestEditorFn) (*GetCreditsRemainingResponse, error) {
+	rsp, err := c.GetCreditsRemaining(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetCreditsRemainingResponse(rsp)
+}
+
 // GetJWTWithBodyWithResponse Issue a JSON Web Token
 //
 // Authenticates with `username` and `password`, or with an API key given as
@@ -507,6 +2029,294 @@ func (c *ClientWithResponses) GetJWTWithResponse(ctx context.Context, body GetJW
 		return nil, err
 	}
 	return ParseGetJWTResponse(rsp)
+}
+
+// GetUsageWithBodyWithResponse The account's usage by day, application and method
+//
+// Returns the calls, failures and credits charged of the caller's
+// account in [`from`, `to`), by day (UTC), application and method, and
+// the balance in `Status.CreditsRemaining`. The caller authenticates as
+// for GetCreditsRemaining (a bearer token must allow
+// `UserAdmin.GetUsage`).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+func (c *ClientWithResponses) GetUsageWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*GetUsageResponse, error) {
+	rsp, err := c.GetUsageWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUsageResponse(rsp)
+}
+
+// GetUsageWithResponse The account's usage by day, application and method
+//
+// Returns the calls, failures and credits charged of the caller's
+// account in [`from`, `to`), by day (UTC), application and method, and
+// the balance in `Status.CreditsRemaining`. The caller authenticates as
+// for GetCreditsRemaining (a bearer token must allow
+// `UserAdmin.GetUsage`).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/GetUsage (the `GetUsage` operationId).
+func (c *ClientWithResponses) GetUsageWithResponse(ctx context.Context, body GetUsageJSONRequestBody, reqEditors ...RequestEditorFn) (*GetUsageResponse, error) {
+	rsp, err := c.GetUsage(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetUsageResponse(rsp)
+}
+
+// RevokeJWTWithBodyWithResponse Revoke a token
+//
+// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+// it then fails every check. Revoking twice is harmless. The caller is
+// the account (`username` and `password`, an API key as `?key=`, or a
+// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+// without any credentials, the holder of the token given as `jwt`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+func (c *ClientWithResponses) RevokeJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RevokeJWTResponse, error) {
+	rsp, err := c.RevokeJWTWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeJWTResponse(rsp)
+}
+
+// RevokeJWTWithResponse Revoke a token
+//
+// Revokes a token of the caller's account, named by `jwt` or by `jti`;
+// it then fails every check. Revoking twice is harmless. The caller is
+// the account (`username` and `password`, an API key as `?key=`, or a
+// bearer token whose `allowedMethods` allow `UserAdmin.RevokeJWT`) or,
+// without any credentials, the holder of the token given as `jwt`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/RevokeJWT (the `RevokeJWT` operationId).
+func (c *ClientWithResponses) RevokeJWTWithResponse(ctx context.Context, body RevokeJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*RevokeJWTResponse, error) {
+	rsp, err := c.RevokeJWT(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRevokeJWTResponse(rsp)
+}
+
+// VerifyJWTWithBodyWithResponse Check a token for one call, charging nothing
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+// security scheme for a body property). Checks the token's signature
+// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+// entry allows all its methods, case-insensitively) and, when it is
+// bound to an address or range, `clientIp`; then describes the token.
+// Read-only: nothing is charged or recorded.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+func (c *ClientWithResponses) VerifyJWTWithBodyWithResponse(ctx context.Context, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*VerifyJWTResponse, error) {
+	rsp, err := c.VerifyJWTWithBody(ctx, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyJWTResponse(rsp)
+}
+
+// VerifyJWTWithResponse Check a token for one call, charging nothing
+//
+// For the operator's own services, which authenticate with `serviceKey`
+// in the body (from `jwtgate servicekey create NAME`; OpenAPI has no
+// security scheme for a body property). Checks the token's signature
+// (by `kid`), expiry, revocation, that it allows `method` (a `Service`
+// entry allows all its methods, case-insensitively) and, when it is
+// bound to an address or range, `clientIp`; then describes the token.
+// Read-only: nothing is charged or recorded.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /UserAdmin/VerifyJWT (the `VerifyJWT` operationId).
+func (c *ClientWithResponses) VerifyJWTWithResponse(ctx context.Context, body VerifyJWTJSONRequestBody, reqEditors ...RequestEditorFn) (*VerifyJWTResponse, error) {
+	rsp, err := c.VerifyJWT(ctx, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseVerifyJWTResponse(rsp)
+}
+
+// ParseChargeJWTResponse parses an HTTP response from a ChargeJWTWithResponse call
+func ParseChargeJWTResponse(rsp *http.Response) (*ChargeJWTResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ChargeJWTResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 402:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON402 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest ChargeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	return response, nil
+}
+
+// ParseGetCreditsRemainingResponse parses an HTTP response from a GetCreditsRemainingWithResponse call
+func ParseGetCreditsRemainingResponse(rsp *http.Response) (*GetCreditsRemainingResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetCreditsRemainingResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest StatusResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetCreditsRemainingResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
 }
 
 // ParseGetJWTResponse parses an HTTP response from a GetJWTWithResponse call
@@ -599,6 +2409,257 @@ func ParseGetJWTResponse(rsp *http.Response) (*GetJWTResponse, error) {
 			headers.RetryAfter = value
 		}
 		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetUsageResponse parses an HTTP response from a GetUsageWithResponse call
+func ParseGetUsageResponse(rsp *http.Response) (*GetUsageResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetUsageResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest GetUsageResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers GetUsageResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRevokeJWTResponse parses an HTTP response from a RevokeJWTWithResponse call
+func ParseRevokeJWTResponse(rsp *http.Response) (*RevokeJWTResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RevokeJWTResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest RevokeJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 429:
+		var headers RevokeJWTResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = value
+		}
+		response.Headers429 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseVerifyJWTResponse parses an HTTP response from a VerifyJWTWithResponse call
+func ParseVerifyJWTResponse(rsp *http.Response) (*VerifyJWTResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &VerifyJWTResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 403:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON403 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest VerifyJWTResult
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
 	}
 
 	return response, nil
