@@ -129,16 +129,22 @@ func (s *Service) chargeJWT(ctx context.Context, req *ChargeJWTRequest, now time
 	claims, rec, err := s.parseToken(ctx, req.JWT, now)
 	if rec != nil {
 		ev.AccountID, ev.UserID, ev.Application, ev.JTI = &rec.AccountID, &rec.UserID, rec.Application, rec.JTI
-		// A retry answers what the first call did, whatever has happened
-		// to the token since (expired, revoked, ...).
-		if res, ok, rerr := s.replayCharge(ctx, rec, claims, reqID, method, req.Credits); ok || rerr != nil {
-			return res, true, rerr
-		}
 	}
 	if err != nil {
+		// A retry answers what the first call did, whatever has happened to
+		// the token since (expired, revoked, ...). A token that passes its
+		// checks is replayed by the store's charge itself.
+		if rec != nil {
+			if res, ok, rerr := s.replayCharge(ctx, rec, claims, reqID, method, req.Credits); ok || rerr != nil {
+				return res, true, rerr
+			}
+		}
 		return nil, false, err
 	}
 	if err := checkUse(rec, method, req.ClientIP); err != nil {
+		if res, ok, rerr := s.replayCharge(ctx, rec, claims, reqID, method, req.Credits); ok || rerr != nil {
+			return res, true, rerr
+		}
 		return nil, false, err
 	}
 	out, err := s.Store.Charge(ctx, &ChargeRequest{JTI: rec.JTI, AccountID: rec.AccountID, Credits: req.Credits, RequestID: reqID, Event: *ev})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -23,6 +24,8 @@ type Service struct {
 	dummyOnce sync.Once
 	dummyHash string
 	verify    verifier
+	sigs      sigCache
+	keysVer   atomic.Uint64
 }
 
 // Defaults used when a Service field is left zero.
@@ -87,8 +90,14 @@ func (s *Service) RotateSigningKey(ctx context.Context) (*SigningKey, error) {
 	if err := s.Store.RotateSigningKey(ctx, k); err != nil {
 		return nil, err
 	}
+	s.keysVer.Add(1)
 	return k, nil
 }
+
+// KeysVersion changes whenever this Service rotates a signing key, so that
+// a cached key set can be refreshed at once. Rotations by another process
+// are not seen: caches also expire with time.
+func (s *Service) KeysVersion() uint64 { return s.keysVer.Load() }
 
 // JWKS returns the public keys that can verify a live token.
 func (s *Service) JWKS(ctx context.Context) (*JWKSet, error) {

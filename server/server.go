@@ -4,7 +4,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -65,29 +64,13 @@ func New(cfg Config) http.Handler {
 		r.Handle(swaggerui.Path, docs)
 		r.PathPrefix(swaggerui.Path + "/").Handler(docs)
 	}
-	r.HandleFunc("/.well-known/jwks.json", jwks(cfg)).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/.well-known/jwks.json", &jwksHandler{cfg: cfg}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", readyz(cfg)).Methods(http.MethodGet, http.MethodHead)
 	return recoverer(cfg.Logger, accessLog(cfg.Logger, r))
-}
-
-func jwks(cfg Config) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		set, err := cfg.Service.JWKS(r.Context())
-		if err != nil {
-			cfg.Logger.ErrorContext(r.Context(), "jwks failed", "err", err)
-			http.Error(w, "internal error", http.StatusInternalServerError)
-			return
-		}
-		body, _ := json.Marshal(set)
-		w.Header().Set("Content-Type", "application/jwk-set+json")
-		// Short, so that a rotated-in key is seen soon by verifiers that cache.
-		w.Header().Set("Cache-Control", "public, max-age=60")
-		w.Write(body) //nolint:errcheck
-	}
 }
 
 func readyz(cfg Config) http.HandlerFunc {

@@ -34,6 +34,9 @@ type DB struct {
 	rdb  *sql.DB // readers
 	wdb  *sql.DB // the one writer connection, used only by the writer goroutine
 
+	rstmts     stmts                // prepared on rdb
+	batchStmts map[string]*sql.Stmt // of the writer's current batch; writer goroutine only
+
 	jobs      chan *writeJob
 	stop      chan struct{}
 	stopped   chan struct{}
@@ -70,6 +73,7 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	db.rdb.SetMaxOpenConns(max(4, 2*runtime.GOMAXPROCS(0)))
 	db.rdb.SetMaxIdleConns(max(4, 2*runtime.GOMAXPROCS(0)))
+	db.rstmts.pool = db.rdb
 	go db.writer()
 	if err := db.migrate(ctx); err != nil {
 		db.Close()
@@ -207,4 +211,77 @@ func affected(res sql.Result, errNone error) error {
 		return errNone
 	}
 	return err
+}
+
+// stmts caches prepared statements of one pool, by query text: SQLite
+// otherwise compiles a statement on every call of the hot queries.
+type stmts struct {
+	pool *sql.DB
+	m    sync.Map // query -> *sql.Stmt
+}
+
+func (s *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
+	if st, ok := s.m.Load(query); ok {
+		return st.(*sql.Stmt), nil
+	}
+	st, err := s.pool.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if prev, loaded := s.m.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), nil
+	}
+	return st, nil
+}
+
+// queryRow runs a hot read through a prepared statement.
+func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	st, err := db.rstmts.get(ctx, query)
+	if err != nil {
+		// The error surfaces at Scan, like any query error.
+		return db.queryRow(ctx, query, args...)
+	}
+	return st.QueryRowContext(ctx, args...)
+}
+
+// wtx is a write transaction. Its statements are prepared on the
+// transaction once per batch and shared by the batch's jobs: all of them run
+// on the writer goroutine, one batch at a time. (Preparing on the writer pool
+// instead would wait for its one connection, held by this transaction.)
+type wtx struct {
+	db  *DB
+	tx  *sql.Tx
+	ctx context.Context
+}
+
+func (w wtx) stmt(query string) (*sql.Stmt, error) {
+	if st, ok := w.db.batchStmts[query]; ok {
+		return st, nil
+	}
+	st, err := w.tx.PrepareContext(w.ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	if w.db.batchStmts == nil {
+		w.db.batchStmts = map[string]*sql.Stmt{}
+	}
+	w.db.batchStmts[query] = st
+	return st, nil
+}
+
+func (w wtx) exec(query string, args ...any) (sql.Result, error) {
+	st, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return st.ExecContext(w.ctx, args...)
+}
+
+func (w wtx) queryRow(query string, args ...any) *sql.Row {
+	st, err := w.stmt(query)
+	if err != nil {
+		return w.tx.QueryRowContext(w.ctx, query, args...)
+	}
+	return st.QueryRowContext(w.ctx, args...)
 }

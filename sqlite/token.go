@@ -24,7 +24,7 @@ func (db *DB) IssueToken(ctx context.Context, t *core.IssuedToken, ev *core.Usag
 		if err != nil {
 			return err
 		}
-		return insertUsage(ctx, tx, ev)
+		return wtx{db: db, tx: tx, ctx: ctx}.insertUsage(ev)
 	}))
 }
 
@@ -32,7 +32,7 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 	t := &core.IssuedToken{}
 	var apiKey sql.NullString
 	var methods string
-	err := db.rdb.QueryRowContext(ctx, `SELECT t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
+	err := db.queryRow(ctx, `SELECT t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
 		t.max_credits, t.client_ip, t.issued_at, t.expires_at, t.credits_spent, t.revoked_at,
 		u.disabled, k.revoked_at IS NOT NULL
 		FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
@@ -64,30 +64,28 @@ func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) error {
 func (db *DB) Charge(ctx context.Context, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
 	var out *core.ChargeOutcome
 	err := db.write(ctx, func(tx *sql.Tx) (err error) {
-		out, err = charge(ctx, tx, c)
+		out, err = db.charge(wtx{db: db, tx: tx, ctx: ctx}, c)
 		return err
 	})
 	return out, wrap(err)
 }
 
 func (db *DB) ReplayCharge(ctx context.Context, jti, requestID string) (*core.ChargeOutcome, string, int64, error) {
-	out, method, credits, err := replay(ctx, db.rdb, jti, requestID)
+	out, method, credits, err := replay(db.queryRow(ctx, replayQuery, jti, requestID))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, "", 0, notFound("charge %q", requestID)
 	}
 	return out, method, credits, wrap(err)
 }
 
-// replay reads the stored outcome of (jti, requestID).
-func replay(ctx context.Context, q interface {
-	QueryRowContext(context.Context, string, ...any) *sql.Row
-}, jti, requestID string) (*core.ChargeOutcome, string, int64, error) {
+const replayQuery = `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`
+
+// replay reads the stored outcome of a charge from a replayQuery row.
+func replay(row *sql.Row) (*core.ChargeOutcome, string, int64, error) {
 	out := &core.ChargeOutcome{Replayed: true}
 	var method, outcome string
 	var credits int64
-	err := q.QueryRowContext(ctx, `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`,
-		jti, requestID).Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance)
-	if err != nil {
+	if err := row.Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance); err != nil {
 		return nil, "", 0, err
 	}
 	out.Charged = outcome == core.OutcomeOK
@@ -96,9 +94,9 @@ func replay(ctx context.Context, q interface {
 
 // charge runs inside one immediate transaction, so that concurrent charges,
 // from this process or another, are serialised by SQLite's write lock.
-func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
+func (db *DB) charge(w wtx, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
 	if c.RequestID != "" {
-		prev, method, credits, err := replay(ctx, tx, c.JTI, c.RequestID)
+		prev, method, credits, err := replay(w.queryRow(replayQuery, c.JTI, c.RequestID))
 		switch {
 		case err == nil:
 			if err := core.SameCharge(c.RequestID, method, credits, c.Event.Method, c.Credits); err != nil {
@@ -113,8 +111,9 @@ func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.Charg
 	var maxCredits sql.NullInt64
 	var spent int64
 	var revoked sql.NullString
-	if err := tx.QueryRowContext(ctx, `SELECT max_credits, credits_spent, revoked_at FROM tokens WHERE jti = ?`, c.JTI).
-		Scan(&maxCredits, &spent, &revoked); err != nil {
+	if err := w.queryRow(`SELECT t.max_credits, t.credits_spent, t.revoked_at, a.credits
+		FROM tokens t JOIN accounts a ON a.id = ? WHERE t.jti = ?`, c.AccountID, c.JTI).
+		Scan(&maxCredits, &spent, &revoked, &out.Balance); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("token %q", c.JTI)
 		}
@@ -122,16 +121,6 @@ func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.Charg
 	}
 	if revoked.Valid {
 		return nil, core.Errorf(core.EUNAUTHORIZED, "token has been revoked")
-	}
-	if err := tx.QueryRowContext(ctx, `SELECT credits FROM accounts WHERE id = ?`, c.AccountID).Scan(&out.Balance); err != nil {
-		return nil, err
-	}
-	remaining := func(spent int64) *int64 {
-		if !maxCredits.Valid {
-			return nil
-		}
-		r := maxCredits.Int64 - spent
-		return &r
 	}
 	switch {
 	case maxCredits.Valid && spent+c.Credits > maxCredits.Int64:
@@ -142,28 +131,30 @@ func charge(ctx context.Context, tx *sql.Tx, c *core.ChargeRequest) (*core.Charg
 		out.Charged = true
 	}
 	ev := c.Event
+	ev.Credits, ev.Outcome = 0, string(core.ENOCREDITS)
 	if out.Charged {
-		if _, err := tx.ExecContext(ctx, `UPDATE accounts SET credits = credits - ? WHERE id = ?`, c.Credits, c.AccountID); err != nil {
+		if _, err := w.exec(`UPDATE accounts SET credits = credits - ? WHERE id = ?`, c.Credits, c.AccountID); err != nil {
 			return nil, err
 		}
-		if _, err := tx.ExecContext(ctx, `UPDATE tokens SET credits_spent = credits_spent + ? WHERE jti = ?`, c.Credits, c.JTI); err != nil {
+		if _, err := w.exec(`UPDATE tokens SET credits_spent = credits_spent + ? WHERE jti = ?`, c.Credits, c.JTI); err != nil {
 			return nil, err
 		}
 		out.Balance -= c.Credits
 		spent += c.Credits
 		ev.Credits, ev.Outcome = c.Credits, core.OutcomeOK
-	} else {
-		ev.Credits, ev.Outcome = 0, string(core.ENOCREDITS)
 	}
-	out.TokenRemaining = remaining(spent)
+	if maxCredits.Valid {
+		r := maxCredits.Int64 - spent
+		out.TokenRemaining = &r
+	}
 	if c.RequestID != "" {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO charges (jti, request_id, method, credits, outcome, message, token_remaining, balance, time)
+		if _, err := w.exec(`INSERT INTO charges (jti, request_id, method, credits, outcome, message, token_remaining, balance, time)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.JTI, c.RequestID, c.Event.Method, c.Credits, ev.Outcome, out.Refusal,
 			out.TokenRemaining, out.Balance, fmtTime(ev.Time)); err != nil {
 			return nil, err
 		}
 	}
-	return out, insertUsage(ctx, tx, &ev)
+	return out, w.insertUsage(&ev)
 }
 
 func nonNil(s []string) []string {
@@ -178,4 +169,24 @@ func nullString(s string) any {
 		return nil
 	}
 	return s
+}
+
+// SeedTokens inserts n expired-in-an-hour copies of like (jti "seed-<i>"), in
+// batches, for benchmarks of how cost grows with the number of live tokens.
+func (db *DB) SeedTokens(ctx context.Context, n int, like *core.IssuedToken) error {
+	const batch = 100_000
+	for done := 0; done < n; done += batch {
+		k := min(batch, n-done)
+		err := db.write(ctx, func(tx *sql.Tx) error {
+			_, err := tx.ExecContext(ctx, `WITH RECURSIVE c(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM c WHERE x < ?2)
+				INSERT INTO tokens (jti, kid, account_id, user_id, application, allowed_methods, client_ip, issued_at, expires_at)
+				SELECT 'seed-' || x, ?3, ?4, ?5, ?6, '[]', '', ?7, ?8 FROM c`,
+				done+1, done+k, like.Kid, like.AccountID, like.UserID, like.Application, fmtTime(like.IssuedAt), fmtTime(like.ExpiresAt))
+			return err
+		})
+		if err != nil {
+			return wrap(err)
+		}
+	}
+	return nil
 }

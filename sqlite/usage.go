@@ -8,11 +8,11 @@ import (
 )
 
 func (db *DB) RecordUsage(ctx context.Context, ev *core.UsageEvent) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error { return insertUsage(ctx, tx, ev) }))
+	return wrap(db.write(ctx, func(tx *sql.Tx) error { return wtx{db: db, tx: tx, ctx: ctx}.insertUsage(ev) }))
 }
 
-func insertUsage(ctx context.Context, tx *sql.Tx, ev *core.UsageEvent) error {
-	_, err := tx.ExecContext(ctx, `INSERT INTO usage (time, account_id, user_id, application, method, credits, outcome, client_addr, jti)
+func (w wtx) insertUsage(ev *core.UsageEvent) error {
+	_, err := w.exec(`INSERT INTO usage (time, account_id, user_id, application, method, credits, outcome, client_addr, jti)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		fmtTime(ev.Time), ev.AccountID, ev.UserID, ev.Application, ev.Method, ev.Credits, ev.Outcome, ev.ClientAddr, nullString(ev.JTI))
 	return err

@@ -78,15 +78,16 @@ func (db *DB) runBatch(batch []*writeJob) {
 			if errs[i] = job.ctx.Err(); errs[i] != nil {
 				continue
 			}
-			if _, err := tx.Exec(`SAVEPOINT job`); err != nil {
+			w := wtx{db: db, tx: tx, ctx: context.Background()}
+			if _, err := w.exec(`SAVEPOINT job`); err != nil {
 				return err
 			}
 			if errs[i] = job.fn(tx); errs[i] != nil {
-				if _, err := tx.Exec(`ROLLBACK TO job`); err != nil {
+				if _, err := w.exec(`ROLLBACK TO job`); err != nil {
 					return err
 				}
 			}
-			if _, err := tx.Exec(`RELEASE job`); err != nil {
+			if _, err := w.exec(`RELEASE job`); err != nil {
 				return err
 			}
 		}
@@ -110,6 +111,8 @@ func (db *DB) inTx(fn func(*sql.Tx) error) error {
 	if err != nil {
 		return err
 	}
+	// Statements prepared on tx close with it.
+	defer func() { clear(db.batchStmts) }()
 	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
 	if err := fn(tx); err != nil {
 		return err
