@@ -60,6 +60,8 @@ Usage:
   jwtgate keys list
   jwtgate usage [--account A] [--from DAY] [--to DAY]
                                                 usage by day, application and method
+  jwtgate bench [-c N] [-t DURATION] [-run REGEXP] [-tokens N] [-smoke]
+                                                measure jwtgate against its baselines (docs/PERFORMANCE.md)
 
 Every command takes --db PATH (default $JWTGATE_DB or ./jwtgate.db).
 Run 'jwtgate serve -h' for the service's flags and environment variables.
@@ -77,6 +79,10 @@ func run(ctx context.Context, args []string, e *env) int {
 	switch args[0] {
 	case "serve":
 		err = serve(ctx, args[1:], e)
+	case "bench":
+		err = bench(ctx, args[1:], e)
+	case "bench-bare": // the bench's baseline server, started by bench itself
+		err = benchBare(ctx, e)
 	case "user", "apikey", "servicekey", "credits", "keys", "usage":
 		err = admin(ctx, args[0], args[1:], e)
 	default:

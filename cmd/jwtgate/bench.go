@@ -1,0 +1,553 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jwtgate/jwtgate/core"
+)
+
+// bench measures jwtgate against its physical limits: it starts "jwtgate
+// serve" on a fresh SQLite file, and a bare net/http server as the baseline,
+// each as a child process on loopback, drives every scenario with a bounded
+// closed loop of N connections for T, and prints one table.
+func bench(ctx context.Context, args []string, e *env) error {
+	fs := flag.NewFlagSet("jwtgate bench", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	conns := fs.Int("c", 32, "connections (closed-loop clients) per scenario")
+	dur := fs.Duration("t", 8*time.Second, "duration of each scenario")
+	smoke := fs.Bool("smoke", false, "a few requests per scenario: checks the harness, measures nothing")
+	only := fs.String("run", "", "run only the scenarios matching this regular expression (the baselines they need always run)")
+	tokens := fs.Int("tokens", 0, "issued tokens to add to the database before measuring (live-token scaling)")
+	serverArgs := fs.String("server-args", "", "extra flags for jwtgate serve, space-separated")
+	if pos, err := parse(fs, args); err != nil {
+		return err
+	} else if len(pos) > 0 {
+		return fmt.Errorf("%w: bench takes no arguments", errUsage)
+	}
+	filter, err := regexp.Compile(*only)
+	if err != nil {
+		return fmt.Errorf("%w: -run: %v", errUsage, err)
+	}
+	if *smoke {
+		*dur, *conns = 0, min(*conns, 4)
+	}
+	b := &benchRun{out: e.stdout, log: e.stderr, conns: *conns, dur: *dur, smoke: *smoke}
+	defer b.close()
+	if err := b.setup(ctx, *tokens, strings.Fields(*serverArgs)); err != nil {
+		return err
+	}
+	return b.run(ctx, filter)
+}
+
+// benchRun holds one run's servers and results.
+type benchRun struct {
+	out, log io.Writer
+	conns    int
+	dur      time.Duration
+	smoke    bool
+
+	dir               string
+	gate, bare        *benchChild
+	token, serviceKey string
+	client            *http.Client
+	rows              []benchRow
+}
+
+const (
+	benchUser     = "bench"
+	benchPassword = "bench-password-123"
+)
+
+// benchChild is a server process the bench measures.
+type benchChild struct {
+	cmd  *exec.Cmd
+	addr string
+}
+
+func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs []string) error {
+	var err error
+	if b.dir, err = os.MkdirTemp("", "jwtgate-bench-"); err != nil {
+		return err
+	}
+	dbPath := filepath.Join(b.dir, "bench.db")
+	db, err := openStore(ctx, dbPath)
+	if err != nil {
+		return err
+	}
+	svc := core.NewService(db)
+	if _, err := svc.EnsureSigningKey(ctx); err != nil {
+		db.Close()
+		return err
+	}
+	if _, err := svc.CreateUser(ctx, core.CreateUserRequest{Username: benchUser, Password: benchPassword, Credits: core.MaxCreditsLimit}); err != nil {
+		db.Close()
+		return err
+	}
+	if b.serviceKey, _, err = svc.CreateServiceKey(ctx, "bench"); err != nil {
+		db.Close()
+		return err
+	}
+	if tokens > 0 {
+		fmt.Fprintf(b.log, "adding %d tokens...\n", tokens)
+		if err := addTokens(ctx, db, tokens); err != nil {
+			db.Close()
+			return err
+		}
+	}
+	db.Close()
+
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.conns, MaxConnsPerHost: b.conns, DisableCompression: true}, Timeout: 30 * time.Second}
+	if b.gate, err = start(self, append([]string{"serve", "--db", dbPath, "--bootstrap=false", "--log-level", "warn"}, serverArgs...), b.log); err != nil {
+		return err
+	}
+	if b.bare, err = start(self, []string{"bench-bare"}, b.log); err != nil {
+		return err
+	}
+	for _, c := range []*benchChild{b.gate, b.bare} {
+		if err := waitReady(ctx, b.client, "http://"+c.addr+"/healthz"); err != nil {
+			return err
+		}
+	}
+	// One token for the metered scenarios: no limits, so that it never runs out.
+	body := fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, benchUser, benchPassword, time.Now().Add(23*time.Hour).UTC().Format(time.RFC3339))
+	var res struct{ Jwt string }
+	if err := postJSON(ctx, b.client, "http://"+b.gate.addr+"/UserAdmin/GetJWT.json", body, &res); err != nil || res.Jwt == "" {
+		return fmt.Errorf("getting the bench token: %v", err)
+	}
+	b.token = res.Jwt
+	return nil
+}
+
+// start runs the binary with args and JWTGATE_ADDR set to a free port.
+func start(self string, args []string, log io.Writer) (*benchChild, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	cmd := exec.Command(self, args...)
+	cmd.Env = append(os.Environ(), "JWTGATE_ADDR="+addr)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	return &benchChild{cmd: cmd, addr: addr}, nil
+}
+
+func waitReady(ctx context.Context, c *http.Client, url string) error {
+	deadline := time.Now().Add(20 * time.Second)
+	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
+		if resp, err := c.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s not ready after 20s", url)
+		}
+	}
+}
+
+func (b *benchRun) close() {
+	for _, c := range []*benchChild{b.gate, b.bare} {
+		if c != nil {
+			c.cmd.Process.Kill() //nolint:errcheck // best effort
+			c.cmd.Wait()         //nolint:errcheck
+		}
+	}
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
+}
+
+// scenario is one measured load.
+type scenario struct {
+	name     string
+	baseline string // the name of the row this one is compared with
+	target   float64
+	server   func(b *benchRun) *benchChild
+	request  func(b *benchRun) (*http.Request, error)
+	check    func(status int, body []byte) bool
+	inProc   func(ctx context.Context, b *benchRun) (count int64, lat []time.Duration, errs int64) // instead of HTTP
+}
+
+// benchRow is one line of the table.
+type benchRow struct {
+	name, baseline string
+	target         float64
+	rps            float64
+	p50, p99       time.Duration
+	errors         int64
+	cpuPerReq      float64 // server CPU seconds per request
+	peakRSS        int64   // server peak RSS, bytes
+}
+
+func successBody(status int, body []byte) bool {
+	return status == http.StatusOK && bytes.Contains(body, []byte(`"Success":true`))
+}
+
+func soapSuccess(status int, body []byte) bool {
+	return status == http.StatusOK && bytes.Contains(body, []byte(`<Success>true</Success>`))
+}
+
+func (b *benchRun) scenarios() []scenario {
+	gate := func(b *benchRun) *benchChild { return b.gate }
+	bare := func(b *benchRun) *benchChild { return b.bare }
+	expires := func() string { return time.Now().Add(time.Hour).UTC().Format(time.RFC3339) }
+	post := func(path, contentType string, body func(b *benchRun) string, header ...string) func(b *benchRun) (*http.Request, error) {
+		return func(b *benchRun) (*http.Request, error) {
+			r, err := http.NewRequest(http.MethodPost, "http://"+b.gate.addr+path, strings.NewReader(body(b)))
+			if err == nil {
+				r.Header.Set("Content-Type", contentType)
+				for i := 0; i+1 < len(header); i += 2 {
+					r.Header.Set(header[i], header[i+1])
+				}
+			}
+			return r, err
+		}
+	}
+	get := func(c func(*benchRun) *benchChild, path string) func(b *benchRun) (*http.Request, error) {
+		return func(b *benchRun) (*http.Request, error) {
+			return http.NewRequest(http.MethodGet, "http://"+c(b).addr+path, nil)
+		}
+	}
+	getJWT := func(b *benchRun) string {
+		return fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, benchUser, benchPassword, expires())
+	}
+	soapEnv := func(op, inner string) string {
+		return `<?xml version="1.0" encoding="utf-8"?><soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body><` +
+			op + ` xmlns="http://www.data-8.co.uk/integr8">` + inner + `</` + op + `></soap:Body></soap:Envelope>`
+	}
+	soapAction := func(op string) []string {
+		return []string{"SOAPAction", `"http://www.data-8.co.uk/integr8/` + op + `"`}
+	}
+	var seq atomic.Int64
+	reqID := func() string { return "bench-" + strconv.FormatInt(seq.Add(1), 36) }
+	verify := func(b *benchRun) string {
+		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call"}`, b.serviceKey, b.token)
+	}
+	charge := func(b *benchRun) string {
+		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call","credits":1,"requestId":%q}`, b.serviceKey, b.token, reqID())
+	}
+	return []scenario{
+		{name: "argon2id verify (baseline)", inProc: hashBaseline},
+		{name: "GetJWT plain JSON", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
+			request: post("/UserAdmin/GetJWT.json", "application/json", getJWT), check: successBody},
+		{name: "GetJWT OpenAPI", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
+			request: post("/api/v1/UserAdmin/GetJWT", "application/json", getJWT), check: successBody},
+		{name: "GetJWT SOAP", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
+			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
+				return soapEnv("GetJWT", "<username>"+benchUser+"</username><password>"+benchPassword+"</password><expiresAt>"+expires()+"</expiresAt>")
+			}, soapAction("GetJWT")...), check: soapSuccess},
+		{name: "bare handler, charge-size body (baseline)", server: bare, request: get(bare, "/charge"), check: okStatus},
+		{name: "VerifyJWT plain JSON", baseline: "bare handler, charge-size body (baseline)", server: gate,
+			request: post("/UserAdmin/VerifyJWT.json", "application/json", verify), check: successBody},
+		{name: "VerifyJWT SOAP", baseline: "bare handler, charge-size body (baseline)", server: gate,
+			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
+				return soapEnv("VerifyJWT", "<serviceKey>"+b.serviceKey+"</serviceKey><jwt>"+b.token+"</jwt><method>Bench.Call</method>")
+			}, soapAction("VerifyJWT")...), check: soapSuccess},
+		{name: "ChargeJWT plain JSON", baseline: "bare handler, charge-size body (baseline)", target: 0.3, server: gate,
+			request: post("/UserAdmin/ChargeJWT.json", "application/json", charge), check: successBody},
+		{name: "ChargeJWT SOAP", baseline: "bare handler, charge-size body (baseline)", server: gate,
+			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
+				return soapEnv("ChargeJWT", "<serviceKey>"+b.serviceKey+"</serviceKey><jwt>"+b.token+"</jwt><method>Bench.Call</method><credits>1</credits><requestId>"+reqID()+"</requestId>")
+			}, soapAction("ChargeJWT")...), check: soapSuccess},
+		{name: "bare handler, JWKS-size body (baseline)", server: bare, request: get(bare, "/jwks"), check: okStatus},
+		{name: "JWKS", baseline: "bare handler, JWKS-size body (baseline)", target: 0.8, server: gate,
+			request: get(gate, "/.well-known/jwks.json"), check: okStatus},
+	}
+}
+
+func okStatus(status int, _ []byte) bool { return status == http.StatusOK }
+
+func (b *benchRun) run(ctx context.Context, filter *regexp.Regexp) error {
+	all := b.scenarios()
+	wanted := map[string]bool{}
+	for _, s := range all {
+		if filter.MatchString(s.name) {
+			wanted[s.name], wanted[s.baseline] = true, true
+		}
+	}
+	fmt.Fprintf(b.log, "bench: %d connections, %s per scenario, GOMAXPROCS %d\n", b.conns, b.dur, runtime.GOMAXPROCS(0))
+	for _, s := range all {
+		if !wanted[s.name] {
+			continue
+		}
+		fmt.Fprintf(b.log, "  %s...\n", s.name)
+		row := benchRow{name: s.name, baseline: s.baseline, target: s.target}
+		var count, errs int64
+		var lat []time.Duration
+		start := time.Now()
+		if s.inProc != nil {
+			count, lat, errs = s.inProc(ctx, b)
+		} else {
+			srv := s.server(b)
+			cpu0 := procCPU(srv.cmd.Process.Pid)
+			count, lat, errs = b.load(ctx, s)
+			if count > 0 {
+				row.cpuPerReq = (procCPU(srv.cmd.Process.Pid) - cpu0) / float64(count)
+			}
+			row.peakRSS = procPeakRSS(srv.cmd.Process.Pid)
+		}
+		elapsed := time.Since(start)
+		row.rps, row.errors = float64(count)/elapsed.Seconds(), errs
+		row.p50, row.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
+		b.rows = append(b.rows, row)
+	}
+	b.print()
+	return nil
+}
+
+// load runs a closed loop of b.conns clients for b.dur (in smoke mode, a
+// few requests each) and returns the count, latencies and errors.
+func (b *benchRun) load(ctx context.Context, s scenario) (int64, []time.Duration, int64) {
+	ctx, cancel := context.WithTimeout(ctx, max(b.dur, time.Second)+30*time.Second)
+	defer cancel()
+	deadline := time.Now().Add(b.dur)
+	var mu sync.Mutex
+	var all []time.Duration
+	var count, errs atomic.Int64
+	var wg sync.WaitGroup
+	for range b.conns {
+		wg.Go(func() {
+			lat := make([]time.Duration, 0, 1024)
+			for i := 0; ctx.Err() == nil; i++ {
+				if b.smoke && i >= 3 || !b.smoke && !time.Now().Before(deadline) {
+					break
+				}
+				req, err := s.request(b)
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				t0 := time.Now()
+				resp, err := b.client.Do(req.WithContext(ctx))
+				if err != nil {
+					errs.Add(1)
+					continue
+				}
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				lat = append(lat, time.Since(t0))
+				count.Add(1)
+				if !s.check(resp.StatusCode, body) {
+					if errs.Add(1) == 1 {
+						fmt.Fprintf(b.log, "    first error in %s: HTTP %d %.300s\n", s.name, resp.StatusCode, body)
+					}
+				}
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return count.Load(), all, errs.Load()
+}
+
+// hashBaseline measures argon2id verifications/s with the production
+// parameters, one goroutine per core: the floor every login pays.
+func hashBaseline(ctx context.Context, b *benchRun) (int64, []time.Duration, int64) {
+	h := core.PasswordHasher{Params: core.DefaultArgon2Params}
+	enc, err := h.Hash(benchPassword)
+	if err != nil {
+		return 0, nil, 1
+	}
+	deadline := time.Now().Add(b.dur)
+	var mu sync.Mutex
+	var all []time.Duration
+	var count atomic.Int64
+	var wg sync.WaitGroup
+	for range runtime.GOMAXPROCS(0) {
+		wg.Go(func() {
+			var lat []time.Duration
+			for i := 0; ctx.Err() == nil; i++ {
+				if b.smoke && i >= 2 || !b.smoke && !time.Now().Before(deadline) {
+					break
+				}
+				t0 := time.Now()
+				h.Verify(enc, benchPassword) //nolint:errcheck // measured, not checked
+				lat = append(lat, time.Since(t0))
+				count.Add(1)
+			}
+			mu.Lock()
+			all = append(all, lat...)
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return count.Load(), all, 0
+}
+
+func percentile(lat []time.Duration, p float64) time.Duration {
+	if len(lat) == 0 {
+		return 0
+	}
+	slices.Sort(lat)
+	return lat[min(len(lat)-1, int(float64(len(lat))*p))]
+}
+
+func (b *benchRun) print() {
+	byName := map[string]benchRow{}
+	for _, r := range b.rows {
+		byName[r.name] = r
+	}
+	tw := tabwriter.NewWriter(b.out, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario\treq/s\tp50\tp99\terrors\tCPU/req\tpeak RSS\t× baseline\ttarget\t")
+	for _, r := range b.rows {
+		ratio, target := "", ""
+		if base, ok := byName[r.baseline]; ok && base.rps > 0 {
+			ratio = fmt.Sprintf("%.2f", r.rps/base.rps)
+		}
+		if r.target > 0 {
+			target = fmt.Sprintf("≥ %.1f", r.target)
+		}
+		cpu, rss := "", ""
+		if r.cpuPerReq > 0 {
+			cpu = fmt.Sprintf("%.0f µs", r.cpuPerReq*1e6)
+		}
+		if r.peakRSS > 0 {
+			rss = fmt.Sprintf("%.0f MB", float64(r.peakRSS)/1e6)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.name, r.rps, round(r.p50), round(r.p99), r.errors, cpu, rss, ratio, target)
+	}
+	tw.Flush()
+	if b.gate != nil {
+		fmt.Fprintf(b.out, "\njwtgate serve peak RSS over the run: %.0f MB\n", float64(procPeakRSS(b.gate.cmd.Process.Pid))/1e6)
+	}
+}
+
+func round(d time.Duration) string {
+	switch {
+	case d >= 10*time.Millisecond:
+		return d.Round(time.Millisecond).String()
+	case d >= 100*time.Microsecond:
+		return d.Round(10 * time.Microsecond).String()
+	}
+	return d.Round(time.Microsecond).String()
+}
+
+// procCPU returns a process's user+system CPU seconds (Linux /proc).
+func procCPU(pid int) float64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the parenthesised command name; utime and stime are the
+	// 14th and 15th fields of the whole line.
+	rest := raw[bytes.LastIndexByte(raw, ')')+2:]
+	f := strings.Fields(string(rest))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// procPeakRSS returns a process's peak resident set size (VmHWM) in bytes.
+func procPeakRSS(pid int) int64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb * 1024
+		}
+	}
+	return 0
+}
+
+func postJSON(ctx context.Context, c *http.Client, url, body string, out any) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d", resp.StatusCode)
+	}
+	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// benchBare is the baseline: a bare net/http server answering the same
+// body sizes as ChargeJWT and the JWKS, with nothing else.
+func benchBare(ctx context.Context, e *env) error {
+	addr := e.envOr("JWTGATE_ADDR", "127.0.0.1:8081")
+	charge := []byte(`{"Status":{"Success":true,"ErrorMessage":null,"CreditsRemaining":9007199254740990},"TokenCreditsRemaining":null,"Replayed":false}` + "\n")
+	jwks := []byte(`{"keys":[{"kty":"OKP","kid":"0123456789abcdef","use":"sig","alg":"EdDSA","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
+	mux := http.NewServeMux()
+	serve := func(body []byte) http.HandlerFunc {
+		return func(w http.ResponseWriter, _ *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(body) //nolint:errcheck
+		}
+	}
+	mux.HandleFunc("/charge", serve(charge))
+	mux.HandleFunc("/jwks", serve(jwks))
+	mux.HandleFunc("/healthz", serve([]byte("ok\n")))
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// addTokens adds n live tokens of the bench user to the database.
+func addTokens(ctx context.Context, db interface {
+	ActiveSigningKey(context.Context) (*core.SigningKey, error)
+	UserByName(context.Context, string) (*core.User, error)
+	SeedTokens(context.Context, int, *core.IssuedToken) error
+}, n int) error {
+	k, err := db.ActiveSigningKey(ctx)
+	if err != nil {
+		return err
+	}
+	u, err := db.UserByName(ctx, benchUser)
+	if err != nil {
+		return err
+	}
+	now := time.Now().UTC()
+	return db.SeedTokens(ctx, n, &core.IssuedToken{Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, Application: "seed",
+		IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+}
