@@ -133,3 +133,26 @@ func TestHashGate(t *testing.T) {
 		}
 	})
 }
+
+// The verified-signature cache never answers for revocation or beyond the
+// token's expiry.
+func TestSignatureCache_RevocationAndExpiry(t *testing.T) {
+	e := newEnf(t)
+	tok, _ := e.open()
+	if _, err := e.verify(tok, emailMethod, ""); err != nil { // now cached
+		t.Fatal(err)
+	}
+	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+		t.Fatal(err)
+	}
+	_, err := e.verify(tok, emailMethod, "")
+	assertExact(t, err, core.EUNAUTHORIZED, "token has been revoked")
+
+	other, _ := e.open()
+	if _, err := e.verify(other, emailMethod, ""); err != nil { // cached
+		t.Fatal(err)
+	}
+	e.advance(time.Hour + core.Leeway)
+	_, err = e.verify(other, emailMethod, "")
+	assertExact(t, err, core.EUNAUTHORIZED, "token has expired")
+}

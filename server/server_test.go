@@ -671,3 +671,29 @@ func TestGetJWT_RefusedBeforeCoreIsRecorded(t *testing.T) {
 		})
 	}
 }
+
+// The key set is served pre-encoded with an ETag; a rotation in this process
+// shows at once.
+func TestJWKS_ETagAndRotation(t *testing.T) {
+	e := newEnv(t)
+	first := e.do(http.MethodGet, jwksPath, "", nil)
+	etag := first.header.Get("ETag")
+	if first.status != http.StatusOK || etag == "" {
+		t.Fatalf("JWKS: %v, ETag %q", first, etag)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+jwksPath, nil)
+	req.Header.Set("If-None-Match", etag)
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotModified {
+		t.Fatalf("If-None-Match with the current ETag: HTTP %d, want 304", resp.StatusCode)
+	}
+	k := e.rotate(core.AlgES256)
+	after := e.do(http.MethodGet, jwksPath, "", nil)
+	if after.header.Get("ETag") == etag || !strings.Contains(string(after.body), k.Kid) {
+		t.Fatalf("after a rotation the key set must change at once: %s", after.body)
+	}
+}

@@ -317,7 +317,8 @@ func (b *benchRun) run(ctx context.Context, filter *regexp.Regexp) error {
 			row.peakRSS = procPeakRSS(srv.cmd.Process.Pid)
 		}
 		elapsed := time.Since(start)
-		row.rps, row.errors = float64(count)/elapsed.Seconds(), errs
+		// Requests per second counts answers that succeeded.
+		row.rps, row.errors = float64(max(count-errs, 0))/elapsed.Seconds(), errs
 		row.p50, row.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
 		b.rows = append(b.rows, row)
 	}

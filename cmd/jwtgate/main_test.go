@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +243,25 @@ func TestServiceKey(t *testing.T) {
 	}
 	c.ok(t, "", "servicekey", "create", "billing") // the name is free again
 	c.fails(t, 1, "not found", "", "servicekey", "revoke", "nope")
+}
+
+// The bench harness runs end to end in smoke mode (it measures nothing).
+func TestBench_Smoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers")
+	}
+	// bench runs the binary it is (os.Executable); run the built one.
+	bin := binary(t)
+	out, err := exec.Command(bin, "bench", "-smoke", "-run", "ChargeJWT plain|JWKS").CombinedOutput()
+	if err != nil {
+		t.Fatalf("jwtgate bench -smoke: %v\n%s", err, out)
+	}
+	for _, want := range []string{"ChargeJWT plain JSON", "bare handler, charge-size body (baseline)", "JWKS", "× baseline", "peak RSS"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	if regexp.MustCompile(`(?m)^\s*ChargeJWT plain JSON\s+\S+\s+\S+\s+\S+\s+[1-9]`).Match(out) {
+		t.Errorf("smoke run had errors:\n%s", out)
+	}
 }
