@@ -222,10 +222,12 @@ type TokenStore interface {
 	// RevokeToken marks a token revoked; revoking twice keeps the first time.
 	RevokeToken(ctx context.Context, jti string, at time.Time) error
 	// Charge, in one transaction: replays the stored outcome of an earlier
-	// request with the same (JTI, RequestID), or refuses a revoked token
-	// (EUNAUTHORIZED), or charges the token and the account only if neither
-	// would overdraw; it writes the ledger line and, with a RequestID, the
-	// outcome. A replay with other credits or method is ECONFLICT.
+	// request with the same (JTI, RequestID), or refuses a token that has
+	// been revoked, whose user is disabled or whose API key is revoked
+	// (ErrTokenRevoked, ErrTokenUserDisabled, ErrTokenKeyRevoked), or charges
+	// the token and the account only if neither would overdraw; it writes
+	// the ledger line and, with a RequestID, the outcome. A replay with
+	// other credits or method is ECONFLICT.
 	Charge(ctx context.Context, c *ChargeRequest) (*ChargeOutcome, error)
 }
 

@@ -25,6 +25,8 @@ type Service struct {
 	dummyHash string
 	verify    verifier
 	sigs      sigCache
+	recs      recCache
+	svcKeys   keyCache
 	keysVer   atomic.Uint64
 }
 

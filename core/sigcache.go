@@ -62,3 +62,75 @@ func (c *sigCache) put(raw string, claims *Claims) {
 	}
 	c.entries[raw] = sigEntry{claims: claims, exp: claims.ExpiresAt.Time}
 }
+
+// recCache holds the immutable part of issued-token records (limits, owner,
+// expiry) by jti until the token expires. Everything that can change —
+// revocation, spend, the user's and API key's state — is never taken from
+// it: ChargeJWT re-checks all of it inside its charge transaction.
+type recCache struct {
+	mu      sync.Mutex
+	entries map[string]*IssuedToken
+}
+
+func (c *recCache) get(jti string, now time.Time) (*IssuedToken, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.entries[jti]
+	if ok && !now.Before(r.ExpiresAt.Add(Leeway)) {
+		delete(c.entries, jti)
+		return nil, false
+	}
+	return r, ok
+}
+
+func (c *recCache) put(r *IssuedToken) {
+	static := *r
+	static.CreditsSpent, static.Revoked, static.UserDisabled, static.APIKeyRevoked = 0, nil, false, false
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil {
+		c.entries = make(map[string]*IssuedToken)
+	}
+	if len(c.entries) >= maxSigCache {
+		n := 0
+		for k := range c.entries {
+			delete(c.entries, k)
+			if n++; n >= maxSigCache/10 {
+				break
+			}
+		}
+	}
+	c.entries[r.JTI] = &static
+}
+
+// keyCache remembers service keys that verified, for serviceKeyTTL: a
+// revocation by this process clears it at once; one by another process
+// (the CLI) takes effect within the TTL.
+type keyCache struct {
+	mu      sync.Mutex
+	entries map[string]time.Time // the whole key -> verified until
+}
+
+const serviceKeyTTL = 2 * time.Second
+
+func (c *keyCache) ok(key string, now time.Time) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	until, found := c.entries[key]
+	return found && now.Before(until)
+}
+
+func (c *keyCache) put(key string, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries == nil || len(c.entries) >= 1024 {
+		c.entries = make(map[string]time.Time)
+	}
+	c.entries[key] = now.Add(serviceKeyTTL)
+}
+
+func (c *keyCache) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries = nil
+}

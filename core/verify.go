@@ -44,6 +44,14 @@ func (s *Service) keyByKid(ctx context.Context, kid string) (*SigningKey, error)
 	return k, nil
 }
 
+// Refusals a store's Charge also returns: the state they describe can change
+// between a token's checks and its charge, so the charge re-checks it.
+var (
+	ErrTokenRevoked      = Errorf(EUNAUTHORIZED, "token has been revoked")
+	ErrTokenUserDisabled = Errorf(EFORBIDDEN, "token's user has been disabled")
+	ErrTokenKeyRevoked   = Errorf(EUNAUTHORIZED, "token was issued for an API key that has since been revoked")
+)
+
 // Token refusals. Each says exactly what is wrong; none reveals a key.
 var (
 	errTokenMissing   = Errorf(EUNAUTHORIZED, "jwt is required")
@@ -57,10 +65,10 @@ var (
 	errTokenIssuer    = Errorf(EUNAUTHORIZED, "token was not issued by this service (iss)")
 	errTokenClaims    = Errorf(EUNAUTHORIZED, "token claims are invalid")
 	errTokenUnknown   = Errorf(EUNAUTHORIZED, "token is not known to this service")
-	errTokenRevoked   = Errorf(EUNAUTHORIZED, "token has been revoked")
+	errTokenRevoked   = ErrTokenRevoked
 
-	errTokenUserDisabled = Errorf(EFORBIDDEN, "token's user has been disabled")
-	errTokenKeyRevoked   = Errorf(EUNAUTHORIZED, "token was issued for an API key that has since been revoked")
+	errTokenUserDisabled = ErrTokenUserDisabled
+	errTokenKeyRevoked   = ErrTokenKeyRevoked
 )
 
 // parseToken checks a token's signature (by kid, with the key's own

@@ -111,16 +111,23 @@ func (db *DB) charge(w wtx, c *core.ChargeRequest) (*core.ChargeOutcome, error) 
 	var maxCredits sql.NullInt64
 	var spent int64
 	var revoked sql.NullString
-	if err := w.queryRow(`SELECT t.max_credits, t.credits_spent, t.revoked_at, a.credits
-		FROM tokens t JOIN accounts a ON a.id = ? WHERE t.jti = ?`, c.AccountID, c.JTI).
-		Scan(&maxCredits, &spent, &revoked, &out.Balance); err != nil {
+	var userDisabled, keyRevoked bool
+	if err := w.queryRow(`SELECT t.max_credits, t.credits_spent, t.revoked_at, a.credits, u.disabled, k.revoked_at IS NOT NULL
+		FROM tokens t JOIN accounts a ON a.id = ? JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
+		WHERE t.jti = ?`, c.AccountID, c.JTI).
+		Scan(&maxCredits, &spent, &revoked, &out.Balance, &userDisabled, &keyRevoked); err != nil {
 		if errors.Is(err, sql.ErrNoRows) {
 			return nil, notFound("token %q", c.JTI)
 		}
 		return nil, err
 	}
-	if revoked.Valid {
-		return nil, core.Errorf(core.EUNAUTHORIZED, "token has been revoked")
+	switch {
+	case revoked.Valid:
+		return nil, core.ErrTokenRevoked
+	case userDisabled:
+		return nil, core.ErrTokenUserDisabled
+	case keyRevoked:
+		return nil, core.ErrTokenKeyRevoked
 	}
 	switch {
 	case maxCredits.Valid && spent+c.Credits > maxCredits.Int64:
