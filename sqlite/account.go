@@ -38,7 +38,7 @@ func scanAccount(row interface{ Scan(...any) error }) (*core.Account, error) {
 }
 
 func (db *DB) AccountByName(ctx context.Context, name string) (*core.Account, error) {
-	a, err := scanAccount(db.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, name))
+	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %q", name)
 	}
@@ -46,7 +46,7 @@ func (db *DB) AccountByName(ctx context.Context, name string) (*core.Account, er
 }
 
 func (db *DB) AccountByID(ctx context.Context, id int64) (*core.Account, error) {
-	a, err := scanAccount(db.rdb.QueryRowContext(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
+	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("account %d", id)
 	}

@@ -34,7 +34,7 @@ func scanAPIKey(row interface{ Scan(...any) error }) (*core.APIKey, error) {
 }
 
 func (db *DB) APIKeyByID(ctx context.Context, id string) (*core.APIKey, error) {
-	k, err := scanAPIKey(db.rdb.QueryRowContext(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id))
+	k, err := scanAPIKey(db.queryRow(ctx, `SELECT `+apiKeyCols+` FROM api_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("API key %q", id)
 	}

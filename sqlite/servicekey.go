@@ -31,7 +31,7 @@ func scanServiceKey(row interface{ Scan(...any) error }) (*core.ServiceKey, erro
 }
 
 func (db *DB) ServiceKeyByID(ctx context.Context, id string) (*core.ServiceKey, error) {
-	k, err := scanServiceKey(db.rdb.QueryRowContext(ctx, `SELECT `+serviceKeyCols+` FROM service_keys WHERE id = ?`, id))
+	k, err := scanServiceKey(db.queryRow(ctx, `SELECT `+serviceKeyCols+` FROM service_keys WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("service key %q", id)
 	}

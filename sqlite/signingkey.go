@@ -29,7 +29,7 @@ func scanSigningKey(row interface{ Scan(...any) error }) (*core.SigningKey, erro
 }
 
 func (db *DB) ActiveSigningKey(ctx context.Context) (*core.SigningKey, error) {
-	k, err := scanSigningKey(db.rdb.QueryRowContext(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE retired_at IS NULL`))
+	k, err := scanSigningKey(db.queryRow(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE retired_at IS NULL`))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("active signing key")
 	}
@@ -37,7 +37,7 @@ func (db *DB) ActiveSigningKey(ctx context.Context) (*core.SigningKey, error) {
 }
 
 func (db *DB) SigningKeyByKid(ctx context.Context, kid string) (*core.SigningKey, error) {
-	k, err := scanSigningKey(db.rdb.QueryRowContext(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE kid = ?`, kid))
+	k, err := scanSigningKey(db.queryRow(ctx, `SELECT `+signingKeyCols+` FROM signing_keys WHERE kid = ?`, kid))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("signing key %q", kid)
 	}

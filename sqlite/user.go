@@ -42,7 +42,7 @@ func scanUser(row interface{ Scan(...any) error }, extra ...any) (*core.User, er
 }
 
 func (db *DB) UserByName(ctx context.Context, username string) (*core.User, error) {
-	u, err := scanUser(db.rdb.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.username = ?`, username))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.username = ?`, username))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user %q", username)
 	}
@@ -50,7 +50,7 @@ func (db *DB) UserByName(ctx context.Context, username string) (*core.User, erro
 }
 
 func (db *DB) UserByID(ctx context.Context, id int64) (*core.User, error) {
-	u, err := scanUser(db.rdb.QueryRowContext(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
+	u, err := scanUser(db.queryRow(ctx, `SELECT `+userCols+` FROM users u WHERE u.id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("user %d", id)
 	}
@@ -96,6 +96,6 @@ func (db *DB) updateUser(ctx context.Context, userID int64, query string, value 
 
 func (db *DB) CountUsers(ctx context.Context) (int64, error) {
 	var n int64
-	err := db.rdb.QueryRowContext(ctx, `SELECT count(*) FROM users`).Scan(&n)
+	err := db.queryRow(ctx, `SELECT count(*) FROM users`).Scan(&n)
 	return n, wrap(err)
 }
