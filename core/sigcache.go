@@ -24,6 +24,21 @@ type sigEntry struct {
 // maxSigCache bounds the cache (about 600 bytes a token).
 const maxSigCache = 16384
 
+// makeRoom keeps a cache under maxSigCache entries by dropping a tenth of
+// them, in map order (random): one scan per many inserts.
+func makeRoom[V any](m map[string]V) {
+	if len(m) < maxSigCache {
+		return
+	}
+	n := 0
+	for k := range m {
+		delete(m, k)
+		if n++; n >= maxSigCache/10 {
+			return
+		}
+	}
+}
+
 // get returns the claims of a token verified before and still unexpired at now.
 func (c *sigCache) get(raw string, now time.Time) (*Claims, bool) {
 	c.mu.Lock()
@@ -50,16 +65,7 @@ func (c *sigCache) put(raw string, claims *Claims) {
 	if c.entries == nil {
 		c.entries = make(map[string]sigEntry)
 	}
-	if len(c.entries) >= maxSigCache {
-		// Drop a tenth, in map order (random): one scan per many inserts.
-		n := 0
-		for k := range c.entries {
-			delete(c.entries, k)
-			if n++; n >= maxSigCache/10 {
-				break
-			}
-		}
-	}
+	makeRoom(c.entries)
 	c.entries[raw] = sigEntry{claims: claims, exp: claims.ExpiresAt.Time}
 }
 
@@ -91,15 +97,7 @@ func (c *recCache) put(r *IssuedToken) {
 	if c.entries == nil {
 		c.entries = make(map[string]*IssuedToken)
 	}
-	if len(c.entries) >= maxSigCache {
-		n := 0
-		for k := range c.entries {
-			delete(c.entries, k)
-			if n++; n >= maxSigCache/10 {
-				break
-			}
-		}
-	}
+	makeRoom(c.entries)
 	c.entries[r.JTI] = &static
 }
 
