@@ -29,7 +29,7 @@ const (
 	chargePath    = "/UserAdmin/ChargeJWT.json"
 	chargeWorkers = 12
 	issueWorkers  = 2
-	topUp         = 100 // credits added to "tight" by another process each round
+	topUp         = 50 // credits added to "tight" by another process each round
 )
 
 // crashAccounts: one that never runs dry, and one kept near empty so that

@@ -584,7 +584,8 @@ func (s *soak) charge(ctx context.Context, surf surface, r *rand.Rand) {
 			s.problem("ChargeJWT %s of a revoked token: HTTP %d", surf, code)
 		}
 	case revoked:
-		s.problem("ChargeJWT %s of a revoked token: HTTP %d %q", surf, code, msg)
+		// VerifyJWT answers this; ChargeJWT makes "the same checks".
+		s.problem("ChargeJWT %s of a revoked token for %s: HTTP %d %q, want %d \"token has been revoked\"", surf, method, code, msg, wantCode(surf, 401))
 	case wrongMethod:
 		if code != wantCode(surf, 403) || !strings.Contains(msg, "does not allow method Address.Find") {
 			s.problem("ChargeJWT %s of a method not allowed: HTTP %d %q", surf, code, msg)
