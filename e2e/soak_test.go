@@ -93,7 +93,8 @@ type soak struct {
 	want     map[ledgerKey]*ledgerLine
 	charged  int64
 	replays  int
-	problems []string
+	problems []string       // the first 20 unexpected answers
+	kinds    map[string]int // all of them, by the kind of check that failed
 }
 
 // TestSoak drives every operation on every surface of the real binary for a
@@ -125,7 +126,7 @@ func TestSoak(t *testing.T) {
 	}
 	defer logf.Close()
 	admin(t, db, soakPassword+"\n", "user", "add", soakUser, "--credits", strconv.Itoa(soakCredits))
-	s := &soak{t: t, tallies: map[string]*tally{}, pools: map[string][]*soakToken{}, want: map[ledgerKey]*ledgerLine{},
+	s := &soak{t: t, tallies: map[string]*tally{}, kinds: map[string]int{}, pools: map[string][]*soakToken{}, want: map[ledgerKey]*ledgerLine{},
 		expiry: d + time.Hour}
 	s.apiKey = lastLine(admin(t, db, "", "apikey", "create", soakUser))
 	s.serviceKey = lastLine(admin(t, db, "", "servicekey", "create", "soak"))
@@ -221,8 +222,13 @@ func TestSoak(t *testing.T) {
 	if bad := regexp.MustCompile(`(?m)^.*(level=ERROR|panic).*$`).FindAll(logs, 10); len(bad) > 0 {
 		t.Errorf("the server logged errors:\n%s", bad)
 	}
-	if len(s.problems) > 0 {
-		t.Errorf("%d unexpected answers, the first:\n%s", len(s.problems), strings.Join(s.problems[:min(20, len(s.problems))], "\n"))
+	if len(s.kinds) > 0 {
+		var kinds []string
+		for k, n := range s.kinds {
+			kinds = append(kinds, fmt.Sprintf("%6d × %s", n, k))
+		}
+		slices.Sort(kinds)
+		t.Errorf("unexpected answers by kind:\n%s\nthe first:\n%s", strings.Join(kinds, "\n"), strings.Join(s.problems, "\n"))
 	}
 }
 
@@ -292,7 +298,15 @@ func (s *soak) surfaces(op string, surfs ...surface) []surface {
 func (s *soak) problem(format string, args ...any) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.problems = append(s.problems, fmt.Sprintf(format, args...))
+	s.noteProblem(format, fmt.Sprintf(format, args...))
+}
+
+// noteProblem records an unexpected answer; s.mu is held.
+func (s *soak) noteProblem(kind, msg string) {
+	s.kinds[kind]++
+	if len(s.problems) < 20 {
+		s.problems = append(s.problems, msg)
+	}
 }
 
 // call is one operation: its fields in the WSDL's order (the JSON surfaces
@@ -378,7 +392,7 @@ func (s *soak) count(op string, surf surface, code int, err error) {
 		tl.ok++
 	}
 	if err != nil {
-		s.problems = append(s.problems, fmt.Sprintf("%s: HTTP %d: %v", k, code, err))
+		s.noteProblem("%s: HTTP %d: %v", fmt.Sprintf("%s: HTTP %d: %v", k, code, err))
 	}
 }
 
