@@ -156,6 +156,13 @@ func (s *Service) chargeJWT(ctx context.Context, req *ChargeJWTRequest, now time
 		if res, ok, rerr := s.replayCharge(ctx, rec, claims, reqID, method, req.Credits); ok || rerr != nil {
 			return res, true, rerr
 		}
+		// A dead token is reported as dead before any limit of its use, as
+		// VerifyJWT does; its state is read only on this failing path.
+		if cur, rerr := s.record(ctx, rec.JTI); rerr == nil {
+			if serr := tokenState(cur); serr != nil {
+				return nil, false, serr
+			}
+		}
 		return nil, false, err
 	}
 	out, err := s.Store.Charge(ctx, &ChargeRequest{JTI: rec.JTI, AccountID: rec.AccountID, Credits: req.Credits, RequestID: reqID, Event: *ev})

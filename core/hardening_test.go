@@ -156,3 +156,19 @@ func TestSignatureCache_RevocationAndExpiry(t *testing.T) {
 	_, err = e.verify(other, emailMethod, "")
 	assertExact(t, err, core.EUNAUTHORIZED, "token has expired")
 }
+
+// A dead token is reported as dead before any limit of its use, by
+// ChargeJWT as by VerifyJWT.
+func TestChargeJWT_RevokedBeforeLimits(t *testing.T) {
+	e := newEnf(t)
+	tok, _ := e.issue(nil) // Email only, bound to boundIP
+	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ method, ip string }{{"Phone.Call", boundIP}, {emailMethod, "192.0.2.99"}} {
+		_, err := e.charge(tok, tc.method, 1, tc.ip, "")
+		assertExact(t, err, core.EUNAUTHORIZED, "token has been revoked")
+		_, err = e.verify(tok, tc.method, tc.ip)
+		assertExact(t, err, core.EUNAUTHORIZED, "token has been revoked")
+	}
+}

@@ -88,17 +88,27 @@ func (s *Service) parseToken(ctx context.Context, raw string, now time.Time) (*C
 		return nil, nil, err
 	}
 	rec, err := s.record(ctx, claims.ID)
-	switch {
-	case err != nil:
+	if err != nil {
 		return nil, nil, err
-	case rec.Revoked != nil:
-		return nil, rec, errTokenRevoked
-	case rec.UserDisabled:
-		return nil, rec, errTokenUserDisabled
-	case rec.APIKeyRevoked:
-		return nil, rec, errTokenKeyRevoked
+	}
+	if err := tokenState(rec); err != nil {
+		return nil, rec, err
 	}
 	return claims, rec, nil
+}
+
+// tokenState refuses a token that was revoked, whose user was disabled or
+// whose API key was revoked since it was issued.
+func tokenState(rec *IssuedToken) error {
+	switch {
+	case rec.Revoked != nil:
+		return errTokenRevoked
+	case rec.UserDisabled:
+		return errTokenUserDisabled
+	case rec.APIKeyRevoked:
+		return errTokenKeyRevoked
+	}
+	return nil
 }
 
 func (s *Service) record(ctx context.Context, jti string) (*IssuedToken, error) {

@@ -381,6 +381,9 @@ func duplicateProperty(data []byte) string {
 	}
 	var stack []*frame
 	join := func(base, key string) string {
+		if key == "" {
+			key = `""` // an empty name must still name something: "" means no duplicate
+		}
 		if base == "" {
 			return key
 		}
