@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -12,6 +13,9 @@ import (
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
 )
+
+// defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set.
+const defaultMemoryLimit = 96 << 20
 
 func serve(ctx context.Context, args []string, e *env) error {
 	fs, dbPath := newFlags(e, "serve")
@@ -36,6 +40,12 @@ func serve(ctx context.Context, args []string, e *env) error {
 	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
+	}
+	if e.getenv("GOMEMLIMIT") == "" {
+		// Each password hash allocates its 19 MiB afresh; a soft limit makes
+		// the collector reclaim them before the heap doubles. argon2's blocks
+		// hold no pointers, so the extra collections are cheap.
+		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	maxLifetime, err := time.ParseDuration(*lifetime)
 	if err != nil || maxLifetime <= 0 {
