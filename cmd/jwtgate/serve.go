@@ -14,8 +14,9 @@ import (
 	"github.com/jwtgate/jwtgate/server"
 )
 
-// defaultMemoryLimit is the Go heap's soft limit unless GOMEMLIMIT is set.
-const defaultMemoryLimit = 96 << 20
+// defaultMemoryLimit is the Go heap's limit unless GOGC or GOMEMLIMIT is
+// set; the collector runs as the heap nears it.
+const defaultMemoryLimit = 112 << 20
 
 func serve(ctx context.Context, args []string, e *env) error {
 	fs, dbPath := newFlags(e, "serve")
@@ -41,10 +42,13 @@ func serve(ctx context.Context, args []string, e *env) error {
 	if err != nil {
 		return err
 	}
-	if e.getenv("GOMEMLIMIT") == "" {
-		// Each password hash allocates its 19 MiB afresh; a soft limit makes
-		// the collector reclaim them before the heap doubles. argon2's blocks
-		// hold no pointers, so the extra collections are cheap.
+	if e.getenv("GOGC") == "" && e.getenv("GOMEMLIMIT") == "" {
+		// Each password hash allocates 19 MiB. With the default collector the
+		// runtime returns that memory to the OS after each hash and the next
+		// one faults it back in, page by page: 30 % of the server's CPU under
+		// a login load went to those faults (docs/PERFORMANCE.md). Collecting
+		// only near a fixed limit keeps the memory resident and RSS flat.
+		debug.SetGCPercent(-1)
 		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	maxLifetime, err := time.ParseDuration(*lifetime)
