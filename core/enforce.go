@@ -60,12 +60,17 @@ func (s *Service) VerifyJWT(ctx context.Context, req *VerifyJWTRequest) (*TokenI
 	return tokenInfo(claims, rec, a.Credits), nil
 }
 
+// tokenInfo describes a token from its record; claims may be nil (a token
+// refused for its time), leaving the username and account empty.
 func tokenInfo(c *Claims, rec *IssuedToken, balance int64) *TokenInfo {
-	return &TokenInfo{
-		JTI: rec.JTI, Username: c.Subject, Account: c.Account, Application: rec.Application,
-		ExpiresAt: rec.ExpiresAt, AllowedMethods: rec.AllowedMethods,
+	info := &TokenInfo{
+		JTI: rec.JTI, Application: rec.Application, ExpiresAt: rec.ExpiresAt, AllowedMethods: rec.AllowedMethods,
 		TokenRemaining: rec.Remaining(), CreditsRemaining: balance,
 	}
+	if c != nil {
+		info.Username, info.Account = c.Subject, c.Account
+	}
+	return info
 }
 
 // checkUse applies a token's limits of use: method and client address.
@@ -197,15 +202,8 @@ func (s *Service) replayCharge(ctx context.Context, rec *IssuedToken, claims *Cl
 	if !prev.Charged {
 		return nil, true, &Error{Code: ENOCREDITS, Message: prev.Refusal}
 	}
-	username := ""
-	if claims != nil {
-		username = claims.Subject
-	}
-	info := &TokenInfo{JTI: rec.JTI, Username: username, Application: rec.Application, ExpiresAt: rec.ExpiresAt,
-		AllowedMethods: rec.AllowedMethods, TokenRemaining: prev.TokenRemaining, CreditsRemaining: prev.Balance}
-	if claims != nil {
-		info.Account = claims.Account
-	}
+	info := tokenInfo(claims, rec, prev.Balance)
+	info.TokenRemaining = prev.TokenRemaining
 	return &ChargeResult{TokenInfo: *info, Replayed: true}, true, nil
 }
 

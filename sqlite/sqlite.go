@@ -139,13 +139,6 @@ const timeFormat = "2006-01-02T15:04:05.000000000Z"
 
 func fmtTime(t time.Time) string { return t.UTC().Format(timeFormat) }
 
-func fmtTimePtr(t *time.Time) any {
-	if t == nil {
-		return nil
-	}
-	return fmtTime(*t)
-}
-
 func parseTime(s string) (time.Time, error) { return time.Parse(timeFormat, s) }
 
 // nullTime scans a nullable time column.
