@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"net"
-	"runtime/debug"
 	"strconv"
 	"time"
 
@@ -13,10 +12,6 @@ import (
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
 )
-
-// defaultMemoryLimit is the Go heap's limit unless GOGC or GOMEMLIMIT is
-// set; the collector runs as the heap nears it.
-const defaultMemoryLimit = 112 << 20
 
 func serve(ctx context.Context, args []string, e *env) error {
 	fs, dbPath := newFlags(e, "serve")
@@ -41,15 +36,6 @@ func serve(ctx context.Context, args []string, e *env) error {
 	log, err := newLogger(e.stderr, *logFormat, *logLevel)
 	if err != nil {
 		return err
-	}
-	if e.getenv("GOGC") == "" && e.getenv("GOMEMLIMIT") == "" {
-		// Each password hash allocates 19 MiB. With the default collector the
-		// runtime returns that memory to the OS after each hash and the next
-		// one faults it back in, page by page: 30 % of the server's CPU under
-		// a login load went to those faults (docs/PERFORMANCE.md). Collecting
-		// only near a fixed limit keeps the memory resident and RSS flat.
-		debug.SetGCPercent(-1)
-		debug.SetMemoryLimit(defaultMemoryLimit)
 	}
 	maxLifetime, err := time.ParseDuration(*lifetime)
 	if err != nil || maxLifetime <= 0 {
