@@ -11,11 +11,11 @@ import (
 )
 
 func (db *DB) CreateAccount(ctx context.Context, a *core.Account) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error { return createAccount(ctx, tx, a) }))
+	return wrap(db.write(ctx, func(w wtx) error { return createAccount(w, a) }))
 }
 
-func createAccount(ctx context.Context, tx *sql.Tx, a *core.Account) error {
-	res, err := tx.ExecContext(ctx, `INSERT INTO accounts (name, credits, created_at) VALUES (?, ?, ?)`,
+func createAccount(w wtx, a *core.Account) error {
+	res, err := w.exec(`INSERT INTO accounts (name, credits, created_at) VALUES (?, ?, ?)`,
 		a.Name, a.Credits, fmtTime(a.Created))
 	switch {
 	case isConstraint(err, sqlite3.ErrConstraintUnique):
@@ -72,8 +72,8 @@ func (db *DB) ListAccounts(ctx context.Context) ([]*core.Account, error) {
 
 func (db *DB) AddCredits(ctx context.Context, accountID, delta int64) (int64, error) {
 	var balance int64
-	err := db.write(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, `UPDATE accounts SET credits = credits + ? WHERE id = ? RETURNING credits`, delta, accountID).Scan(&balance)
+	err := db.write(ctx, func(w wtx) error {
+		err := w.queryRow(`UPDATE accounts SET credits = credits + ? WHERE id = ? RETURNING credits`, delta, accountID).Scan(&balance)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 			return notFound("account %d", accountID)

@@ -12,8 +12,8 @@ import (
 )
 
 func (db *DB) CreateAPIKey(ctx context.Context, k *core.APIKey) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO api_keys (id, account_id, user_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
+	return wrap(db.write(ctx, func(w wtx) error {
+		_, err := w.exec(`INSERT INTO api_keys (id, account_id, user_id, secret_hash, created_at) VALUES (?, ?, ?, ?, ?)`,
 			k.ID, k.AccountID, k.UserID, k.SecretHash, fmtTime(k.Created))
 		switch {
 		case isConstraint(err, sqlite3.ErrConstraintPrimaryKey), isConstraint(err, sqlite3.ErrConstraintUnique):
@@ -59,8 +59,8 @@ func (db *DB) ListAPIKeys(ctx context.Context, userID *int64) ([]*core.APIKey, e
 }
 
 func (db *DB) RevokeAPIKey(ctx context.Context, id string, at time.Time) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, fmtTime(at), id)
+	return wrap(db.write(ctx, func(w wtx) error {
+		res, err := w.exec(`UPDATE api_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?`, fmtTime(at), id)
 		if err != nil {
 			return err
 		}

@@ -3,6 +3,8 @@ package sqlite_test
 import (
 	"context"
 	"path/filepath"
+	"strconv"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -47,12 +49,15 @@ func BenchmarkTokenByJTI(b *testing.B) {
 }
 
 // BenchmarkCharge is one charge at a time (a batch of one: its own fsync),
-// and in parallel (batches share one).
+// and in parallel (batches share one); each with a request id, as the bench
+// command's charges have.
 func BenchmarkCharge(b *testing.B) {
 	db, tok := benchDB(b)
+	var seq atomic.Int64
 	req := func() *core.ChargeRequest {
 		return &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: 1,
-			Event: core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &tok.AccountID}}
+			RequestID: "r" + strconv.FormatInt(seq.Add(1), 36),
+			Event:     core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &tok.AccountID}}
 	}
 	b.Run("Serial", func(b *testing.B) {
 		for b.Loop() {

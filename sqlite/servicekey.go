@@ -12,8 +12,8 @@ import (
 )
 
 func (db *DB) CreateServiceKey(ctx context.Context, k *core.ServiceKey) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO service_keys (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)`,
+	return wrap(db.write(ctx, func(w wtx) error {
+		_, err := w.exec(`INSERT INTO service_keys (id, name, secret_hash, created_at) VALUES (?, ?, ?, ?)`,
 			k.ID, k.Name, k.SecretHash, fmtTime(k.Created))
 		if isConstraint(err, sqlite3.ErrConstraintUnique) || isConstraint(err, sqlite3.ErrConstraintPrimaryKey) {
 			return core.Errorf(core.ECONFLICT, "an active service key named %q already exists", k.Name)
@@ -56,9 +56,9 @@ func (db *DB) ListServiceKeys(ctx context.Context) ([]*core.ServiceKey, error) {
 }
 
 func (db *DB) RevokeServiceKey(ctx context.Context, idOrName string, at time.Time) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
+	return wrap(db.write(ctx, func(w wtx) error {
 		// By id (any state, so revoking twice is harmless), else the active key of that name.
-		res, err := tx.ExecContext(ctx, `UPDATE service_keys SET revoked_at = coalesce(revoked_at, ?1)
+		res, err := w.exec(`UPDATE service_keys SET revoked_at = coalesce(revoked_at, ?1)
 			WHERE id = ?2 OR (revoked_at IS NULL AND name = ?2)`, fmtTime(at), idOrName)
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func (db *DB) RevokeServiceKey(ctx context.Context, idOrName string, at time.Tim
 		}
 		// A name whose keys are all revoked already: harmless.
 		var exists int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM service_keys WHERE name = ?`, idOrName).Scan(&exists); err != nil {
+		if err := w.queryRow(`SELECT count(*) FROM service_keys WHERE name = ?`, idOrName).Scan(&exists); err != nil {
 			return err
 		}
 		if exists == 0 {

@@ -10,11 +10,11 @@ import (
 )
 
 func (db *DB) RotateSigningKey(ctx context.Context, k *core.SigningKey) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, `UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, fmtTime(k.Created)); err != nil {
+	return wrap(db.write(ctx, func(w wtx) error {
+		if _, err := w.exec(`UPDATE signing_keys SET retired_at = ? WHERE retired_at IS NULL`, fmtTime(k.Created)); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)`,
+		_, err := w.exec(`INSERT INTO signing_keys (kid, alg, private_key, public_key, created_at) VALUES (?, ?, ?, ?, ?)`,
 			k.Kid, k.Alg, k.Private, k.Public, fmtTime(k.Created))
 		return err
 	}))

@@ -30,12 +30,13 @@ var migrationFS embed.FS
 
 // DB is a core.Store on a SQLite file.
 type DB struct {
-	Path string
-	rdb  *sql.DB // readers
-	wdb  *sql.DB // the one writer connection, used only by the writer goroutine
+	Path  string
+	rdb   *sql.DB   // readers
+	wdb   *sql.DB   // the writer's pool, of one connection:
+	wconn *sql.Conn // held by the writer goroutine, which alone uses it
 
-	rstmts     stmts                // prepared on rdb
-	batchStmts map[string]*sql.Stmt // of the writer's current batch; writer goroutine only
+	rstmts stmts                // prepared on rdb
+	wstmts map[string]*sql.Stmt // prepared on wconn; writer goroutine only
 
 	jobs      chan *writeJob
 	stop      chan struct{}
@@ -61,13 +62,20 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 
-	params := fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_busy_timeout=%d", BusyTimeout.Milliseconds())
-	db := &DB{Path: path, jobs: make(chan *writeJob), stop: make(chan struct{}), stopped: make(chan struct{})}
-	if db.wdb, err = sql.Open("sqlite3", path+params+"&_txlock=immediate"); err != nil {
+	// database/sql never uses a connection from two goroutines at once, so
+	// SQLite's own per-connection mutex (_mutex=no) would only cost time.
+	params := fmt.Sprintf("?_journal_mode=WAL&_synchronous=FULL&_foreign_keys=on&_mutex=no&_busy_timeout=%d", BusyTimeout.Milliseconds())
+	db := &DB{Path: path, jobs: make(chan *writeJob), stop: make(chan struct{}), stopped: make(chan struct{}), wstmts: map[string]*sql.Stmt{}}
+	if db.wdb, err = sql.Open("sqlite3", path+params); err != nil {
 		return nil, err
 	}
 	db.wdb.SetMaxOpenConns(1)
+	if db.wconn, err = db.wdb.Conn(ctx); err != nil {
+		db.wdb.Close()
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
 	if db.rdb, err = sql.Open("sqlite3", path+params); err != nil {
+		db.wconn.Close()
 		db.wdb.Close()
 		return nil, err
 	}
@@ -85,11 +93,16 @@ func Open(ctx context.Context, path string) (*DB, error) {
 // Close stops the writer (writes already queued are answered first) and
 // closes both pools. It is safe to call more than once.
 func (db *DB) Close() error {
+	var err error
 	db.closeOnce.Do(func() {
 		close(db.stop)
 		<-db.stopped
+		for _, st := range db.wstmts {
+			st.Close()
+		}
+		err = errors.Join(db.wconn.Close(), db.rdb.Close(), db.wdb.Close())
 	})
-	return errors.Join(db.rdb.Close(), db.wdb.Close())
+	return err
 }
 
 // Ping checks that the file is reachable.
@@ -98,8 +111,8 @@ func (db *DB) Ping(ctx context.Context) error { return db.rdb.PingContext(ctx) }
 // migrate applies each embedded migration not yet recorded, in name order,
 // each in its own (immediate, so cross-process safe) transaction.
 func (db *DB) migrate(ctx context.Context) error {
-	if err := db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`)
+	if err := db.write(ctx, func(w wtx) error {
+		_, err := w.exec(`CREATE TABLE IF NOT EXISTS schema_migrations (name TEXT PRIMARY KEY)`)
 		return err
 	}); err != nil {
 		return fmt.Errorf("sqlite: migrations table: %w", err)
@@ -118,19 +131,20 @@ func (db *DB) migrate(ctx context.Context) error {
 }
 
 func (db *DB) migrateOne(ctx context.Context, name string) error {
-	return db.write(ctx, func(tx *sql.Tx) error {
+	return db.write(ctx, func(w wtx) error {
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
+		if err := w.queryRow(`SELECT count(*) FROM schema_migrations WHERE name = ?`, name).Scan(&n); err != nil || n > 0 {
 			return err
 		}
 		body, err := migrationFS.ReadFile(name)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, string(body)); err != nil {
+		// Several statements: executed, not prepared.
+		if _, err := w.db.wconn.ExecContext(w.ctx, string(body)); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO schema_migrations (name) VALUES (?)`, name)
+		_, err = w.exec(`INSERT INTO schema_migrations (name) VALUES (?)`, name)
 		return err
 	})
 }
@@ -238,28 +252,26 @@ func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row 
 	return st.QueryRowContext(ctx, args...)
 }
 
-// wtx is a write transaction. Its statements are prepared on the
-// transaction once per batch and shared by the batch's jobs: all of them run
-// on the writer goroutine, one batch at a time. (Preparing on the writer pool
-// instead would wait for its one connection, held by this transaction.)
+// wtx is the write transaction a job runs in. Its context is the writer's,
+// never the caller's: a job that has started runs to its end (the caller
+// waits for the outcome anyway), and the driver would otherwise watch each
+// statement's context from a goroutine of its own. Its statements are
+// prepared once on the writer's connection and kept: SQLite would otherwise
+// compile them again in every transaction.
 type wtx struct {
 	db  *DB
-	tx  *sql.Tx
 	ctx context.Context
 }
 
 func (w wtx) stmt(query string) (*sql.Stmt, error) {
-	if st, ok := w.db.batchStmts[query]; ok {
+	if st, ok := w.db.wstmts[query]; ok {
 		return st, nil
 	}
-	st, err := w.tx.PrepareContext(w.ctx, query)
+	st, err := w.db.wconn.PrepareContext(w.ctx, query)
 	if err != nil {
 		return nil, err
 	}
-	if w.db.batchStmts == nil {
-		w.db.batchStmts = map[string]*sql.Stmt{}
-	}
-	w.db.batchStmts[query] = st
+	w.db.wstmts[query] = st
 	return st, nil
 }
 
@@ -274,7 +286,7 @@ func (w wtx) exec(query string, args ...any) (sql.Result, error) {
 func (w wtx) queryRow(query string, args ...any) *sql.Row {
 	st, err := w.stmt(query)
 	if err != nil {
-		return w.tx.QueryRowContext(w.ctx, query, args...)
+		return w.db.wconn.QueryRowContext(w.ctx, query, args...)
 	}
 	return st.QueryRowContext(w.ctx, args...)
 }

@@ -16,15 +16,15 @@ func (db *DB) IssueToken(ctx context.Context, t *core.IssuedToken, ev *core.Usag
 	if err != nil {
 		return core.Internal(err)
 	}
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `INSERT INTO tokens (jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at)
+	return wrap(db.write(ctx, func(w wtx) error {
+		_, err := w.exec(`INSERT INTO tokens (jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.JTI, t.Kid, t.AccountID, t.UserID, nullString(t.APIKeyID), t.Application, string(methods), t.MaxCredits, t.ClientIP,
 			fmtTime(t.IssuedAt), fmtTime(t.ExpiresAt))
 		if err != nil {
 			return err
 		}
-		return wtx{db: db, tx: tx, ctx: ctx}.insertUsage(ev)
+		return w.insertUsage(ev)
 	}))
 }
 
@@ -52,8 +52,8 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 }
 
 func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE jti = ?`, fmtTime(at), jti)
+	return wrap(db.write(ctx, func(w wtx) error {
+		res, err := w.exec(`UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE jti = ?`, fmtTime(at), jti)
 		if err != nil {
 			return err
 		}
@@ -63,8 +63,8 @@ func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) error {
 
 func (db *DB) Charge(ctx context.Context, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
 	var out *core.ChargeOutcome
-	err := db.write(ctx, func(tx *sql.Tx) (err error) {
-		out, err = db.charge(wtx{db: db, tx: tx, ctx: ctx}, c)
+	err := db.write(ctx, func(w wtx) (err error) {
+		out, err = db.charge(w, c)
 		return err
 	})
 	return out, wrap(err)
@@ -184,8 +184,8 @@ func (db *DB) SeedTokens(ctx context.Context, n int, like *core.IssuedToken) err
 	const batch = 100_000
 	for done := 0; done < n; done += batch {
 		k := min(batch, n-done)
-		err := db.write(ctx, func(tx *sql.Tx) error {
-			_, err := tx.ExecContext(ctx, `WITH RECURSIVE c(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM c WHERE x < ?2)
+		err := db.write(ctx, func(w wtx) error {
+			_, err := w.exec(`WITH RECURSIVE c(x) AS (SELECT ?1 UNION ALL SELECT x + 1 FROM c WHERE x < ?2)
 				INSERT INTO tokens (jti, kid, account_id, user_id, application, allowed_methods, client_ip, issued_at, expires_at)
 				SELECT 'seed-' || x, ?3, ?4, ?5, ?6, '[]', '', ?7, ?8 FROM c`,
 				done+1, done+k, like.Kid, like.AccountID, like.UserID, like.Application, fmtTime(like.IssuedAt), fmtTime(like.ExpiresAt))

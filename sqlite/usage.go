@@ -2,13 +2,12 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 
 	"github.com/jwtgate/jwtgate/core"
 )
 
 func (db *DB) RecordUsage(ctx context.Context, ev *core.UsageEvent) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error { return wtx{db: db, tx: tx, ctx: ctx}.insertUsage(ev) }))
+	return wrap(db.write(ctx, func(w wtx) error { return w.insertUsage(ev) }))
 }
 
 func (w wtx) insertUsage(ev *core.UsageEvent) error {

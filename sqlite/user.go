@@ -11,14 +11,14 @@ import (
 )
 
 func (db *DB) CreateUser(ctx context.Context, u *core.User, account *core.Account) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
+	return wrap(db.write(ctx, func(w wtx) error {
 		if account != nil {
-			if err := createAccount(ctx, tx, account); err != nil {
+			if err := createAccount(w, account); err != nil {
 				return err
 			}
 			u.AccountID = account.ID
 		}
-		res, err := tx.ExecContext(ctx, `INSERT INTO users (account_id, username, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
+		res, err := w.exec(`INSERT INTO users (account_id, username, password_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?)`,
 			u.AccountID, u.Username, u.PasswordHash, u.Disabled, fmtTime(u.Created))
 		switch {
 		case isConstraint(err, sqlite3.ErrConstraintUnique):
@@ -85,8 +85,8 @@ func (db *DB) SetUserDisabled(ctx context.Context, userID int64, disabled bool) 
 }
 
 func (db *DB) updateUser(ctx context.Context, userID int64, query string, value any) error {
-	return wrap(db.write(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, query, value, userID)
+	return wrap(db.write(ctx, func(w wtx) error {
+		res, err := w.exec(query, value, userID)
 		if err != nil {
 			return err
 		}

@@ -2,9 +2,10 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
+
+	"github.com/mattn/go-sqlite3"
 )
 
 // Group commit. Every write goes through one writer goroutine on the one
@@ -17,16 +18,17 @@ import (
 const maxBatch = 256
 
 type writeJob struct {
-	ctx  context.Context
-	fn   func(*sql.Tx) error
+	ctx  context.Context // only whether the job still wants to run
+	fn   func(wtx) error
 	done chan error
 }
 
 var errClosed = errors.New("sqlite: database closed")
 
 // write runs fn in a write transaction and returns once its effects are
-// committed (or fn failed and was rolled back).
-func (db *DB) write(ctx context.Context, fn func(*sql.Tx) error) error {
+// committed (or fn failed and was rolled back). A job whose ctx has ended
+// before its turn is not run.
+func (db *DB) write(ctx context.Context, fn func(wtx) error) error {
 	job := &writeJob{ctx: ctx, fn: fn, done: make(chan error, 1)}
 	select {
 	case db.jobs <- job:
@@ -66,23 +68,22 @@ func (db *DB) writer() {
 
 func (db *DB) runBatch(batch []*writeJob) {
 	errs := make([]error, len(batch))
-	commitErr := db.inTx(func(tx *sql.Tx) error {
+	commitErr := db.inTx(func(w wtx) error {
 		if len(batch) == 1 {
 			// Alone: the transaction itself is the job's.
 			if err := batch[0].ctx.Err(); err != nil {
 				return err
 			}
-			return batch[0].fn(tx)
+			return batch[0].fn(w)
 		}
 		for i, job := range batch {
 			if errs[i] = job.ctx.Err(); errs[i] != nil {
 				continue
 			}
-			w := wtx{db: db, tx: tx, ctx: context.Background()}
 			if _, err := w.exec(`SAVEPOINT job`); err != nil {
 				return err
 			}
-			if errs[i] = job.fn(tx); errs[i] != nil {
+			if errs[i] = job.fn(w); errs[i] != nil {
 				if _, err := w.exec(`ROLLBACK TO job`); err != nil {
 					return err
 				}
@@ -105,17 +106,38 @@ func (db *DB) runBatch(batch []*writeJob) {
 	}
 }
 
-// inTx runs fn in an immediate transaction on the writer connection.
-func (db *DB) inTx(fn func(*sql.Tx) error) error {
-	tx, err := db.wdb.BeginTx(context.Background(), nil)
-	if err != nil {
+// inTx runs fn in an immediate transaction on the writer's connection, and
+// commits it if fn succeeds. On any failure the transaction is rolled back
+// (unless SQLite already did).
+func (db *DB) inTx(fn func(wtx) error) (err error) {
+	w := wtx{db: db, ctx: context.Background()}
+	if _, err := w.exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}
-	// Statements prepared on tx close with it.
-	defer func() { clear(db.batchStmts) }()
-	defer tx.Rollback() //nolint:errcheck // a no-op after Commit
-	if err := fn(tx); err != nil {
+	defer func() {
+		if err != nil && db.inTransaction() {
+			if _, rerr := w.exec(`ROLLBACK`); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
+	if err := fn(w); err != nil {
 		return err
 	}
-	return tx.Commit()
+	_, err = w.exec(`COMMIT`)
+	return err
+}
+
+// inTransaction reports whether the writer's connection is in a
+// transaction. SQLite ends one by itself on some errors (a full disk, an
+// I/O error), after which ROLLBACK would fail.
+func (db *DB) inTransaction() bool {
+	in := true
+	db.wconn.Raw(func(dc any) error { //nolint:errcheck // the closure cannot fail
+		if c, ok := dc.(*sqlite3.SQLiteConn); ok {
+			in = !c.AutoCommit()
+		}
+		return nil
+	})
+	return in
 }
