@@ -296,34 +296,75 @@ func (b *benchRun) run(ctx context.Context, filter *regexp.Regexp) error {
 		}
 	}
 	fmt.Fprintf(b.log, "bench: %d connections, %s per scenario, GOMAXPROCS %d\n", b.conns, b.dur, runtime.GOMAXPROCS(0))
+	// A baseline is measured twice, right before its first scenario and
+	// right after its last, and the two halves pooled: the machine's speed
+	// drifts (it is shared), and a ratio should compare like with like.
+	open := -1 // the row of the baseline whose scenarios are running
+	var first measurement
+	closeBaseline := func() {
+		if open >= 0 {
+			s := all[slices.IndexFunc(all, func(s scenario) bool { return s.name == b.rows[open].name })]
+			b.rows[open] = b.row(s, first.merge(b.measure(ctx, s)))
+		}
+	}
 	for _, s := range all {
 		if !wanted[s.name] {
 			continue
 		}
-		fmt.Fprintf(b.log, "  %s...\n", s.name)
-		row := benchRow{name: s.name, baseline: s.baseline, target: s.target}
-		var count, errs int64
-		var lat []time.Duration
-		start := time.Now()
-		if s.inProc != nil {
-			count, lat, errs = s.inProc(ctx, b)
-		} else {
-			srv := s.server(b)
-			cpu0 := procCPU(srv.cmd.Process.Pid)
-			count, lat, errs = b.load(ctx, s)
-			if count > 0 {
-				row.cpuPerReq = (procCPU(srv.cmd.Process.Pid) - cpu0) / float64(count)
-			}
-			row.peakRSS = procPeakRSS(srv.cmd.Process.Pid)
+		if s.baseline == "" {
+			closeBaseline()
+			open, first = len(b.rows), b.measure(ctx, s)
+			b.rows = append(b.rows, benchRow{name: s.name})
+			continue
 		}
-		elapsed := time.Since(start)
-		// Requests per second counts answers that succeeded.
-		row.rps, row.errors = float64(max(count-errs, 0))/elapsed.Seconds(), errs
-		row.p50, row.p99 = percentile(lat, 0.50), percentile(lat, 0.99)
-		b.rows = append(b.rows, row)
+		b.rows = append(b.rows, b.row(s, b.measure(ctx, s)))
 	}
+	closeBaseline()
 	b.print()
 	return nil
+}
+
+// measurement is what one load of a scenario gave.
+type measurement struct {
+	count, errs int64
+	lat         []time.Duration
+	elapsed     time.Duration
+	cpu         float64 // server CPU seconds
+	peakRSS     int64
+}
+
+func (m measurement) merge(o measurement) measurement {
+	return measurement{count: m.count + o.count, errs: m.errs + o.errs, lat: append(m.lat, o.lat...),
+		elapsed: m.elapsed + o.elapsed, cpu: m.cpu + o.cpu, peakRSS: max(m.peakRSS, o.peakRSS)}
+}
+
+func (b *benchRun) measure(ctx context.Context, s scenario) measurement {
+	fmt.Fprintf(b.log, "  %s...\n", s.name)
+	var m measurement
+	start := time.Now()
+	if s.inProc != nil {
+		m.count, m.lat, m.errs = s.inProc(ctx, b)
+	} else {
+		srv := s.server(b)
+		cpu0 := procCPU(srv.cmd.Process.Pid)
+		m.count, m.lat, m.errs = b.load(ctx, s)
+		m.cpu = procCPU(srv.cmd.Process.Pid) - cpu0
+		m.peakRSS = procPeakRSS(srv.cmd.Process.Pid)
+	}
+	m.elapsed = time.Since(start)
+	return m
+}
+
+// row turns a scenario's measurements into its line of the table.
+func (b *benchRun) row(s scenario, m measurement) benchRow {
+	r := benchRow{name: s.name, baseline: s.baseline, target: s.target, errors: m.errs, peakRSS: m.peakRSS}
+	// Requests per second counts answers that succeeded.
+	r.rps = float64(max(m.count-m.errs, 0)) / m.elapsed.Seconds()
+	if m.count > 0 {
+		r.cpuPerReq = m.cpu / float64(m.count)
+	}
+	r.p50, r.p99 = percentile(m.lat, 0.50), percentile(m.lat, 0.99)
+	return r
 }
 
 // load runs a closed loop of b.conns clients for b.dur (in smoke mode, a

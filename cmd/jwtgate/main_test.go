@@ -264,4 +264,17 @@ func TestBench_Smoke(t *testing.T) {
 	if regexp.MustCompile(`(?m)^\s*ChargeJWT plain JSON\s+\S+\s+\S+\s+\S+\s+[1-9]`).Match(out) {
 		t.Errorf("smoke run had errors:\n%s", out)
 	}
+	// Each baseline is measured before and after its scenarios, and listed
+	// above them.
+	if n := strings.Count(string(out), "  bare handler, charge-size body (baseline)...\n"); n != 2 {
+		t.Errorf("the charge baseline was measured %d times, want 2:\n%s", n, out)
+	}
+	head := regexp.MustCompile(`scenario\s+req/s`).FindIndex(out)
+	if head == nil {
+		t.Fatalf("no table header:\n%s", out)
+	}
+	table := string(out[head[0]:])
+	if strings.Index(table, "bare handler, charge-size body") > strings.Index(table, "ChargeJWT plain JSON") {
+		t.Errorf("the baseline is listed after its scenario:\n%s", table)
+	}
 }
