@@ -6,8 +6,8 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
-	"sync"
 
 	"github.com/jwtgate/jwtgate/internal/argon2id"
 )
@@ -34,15 +34,29 @@ type PasswordHasher struct {
 
 var b64 = base64.RawStdEncoding
 
-// hashMemory holds argon2id working memories between hashes: a login reuses
-// one instead of allocating (and the runtime zeroing, collecting and
-// returning to the OS) 19 MiB. The hash gate bounds how many are in use; the
-// pool lets idle ones go after two collections.
-var hashMemory = sync.Pool{New: func() any { return new(argon2id.Memory) }}
+// hashMemory holds argon2id working memories between hashes, one per core
+// at most: a login reuses one instead of allocating (and the runtime
+// zeroing, collecting and returning to the OS) 19 MiB. The hash gate runs
+// one hash per core by default, so these are all a busy server needs; a
+// hash beyond them (a larger --hash-concurrency) computes in memory of its
+// own that the collector takes back. (A sync.Pool would bound nothing: it
+// keeps what is put back until collections, and a P's private slot is not
+// shared, so another P's hash allocates beside it.)
+var hashMemory = make(chan *argon2id.Memory, runtime.GOMAXPROCS(0))
 
 func idKey(secret, salt []byte, p Argon2Params, keyLen uint32) []byte {
-	m := hashMemory.Get().(*argon2id.Memory)
-	defer hashMemory.Put(m)
+	var m *argon2id.Memory
+	select {
+	case m = <-hashMemory:
+	default:
+		m = new(argon2id.Memory)
+	}
+	defer func() {
+		select {
+		case hashMemory <- m:
+		default:
+		}
+	}()
 	return m.Key(secret, salt, p.Time, p.Memory, p.Threads, keyLen)
 }
 
