@@ -215,14 +215,43 @@ func SameCharge(reqID, prevMethod string, prevCredits int64, method string, cred
 	return nil
 }
 
-// Credentials identify an account: a username and password, "apikey-KEY"
-// with an empty password, or (where a transport allows it) a token the
-// account was issued.
+// Credentials identify an account, one way only: a username and password
+// ("apikey-KEY" with an empty password is an API key), an API key given on
+// its own, or (where a transport allows it) a token the account was issued.
 type Credentials struct {
-	Username   string
-	Password   string
+	Username string
+	Password string
+	// APIKey is a key given apart from the username: the JSON surfaces'
+	// ?key=. Core reads it as the username "apikey-KEY".
+	APIKey     string
 	Bearer     string
 	ClientAddr string
+}
+
+// Validate refuses credentials given more than one way. Core applies it to
+// every request it authenticates; a transport may call it first, to refuse
+// before its own checks. A key given with anything else is refused first, so
+// that the refusal is about the key whenever APIKey is set.
+func (c Credentials) Validate() error {
+	login := c.Username != "" || c.Password != ""
+	switch {
+	case c.APIKey != "" && login:
+		return Errorf(EINVALID, "give either a username and password or an API key as ?key=, not both")
+	case c.APIKey != "" && c.Bearer != "":
+		return Errorf(EINVALID, "give either a bearer token or an API key as ?key=, not both")
+	case c.Bearer != "" && login:
+		return Errorf(EINVALID, "give either a bearer token or a username and password, not both")
+	}
+	return nil
+}
+
+// login returns the username and password to authenticate: an APIKey is
+// the username "apikey-KEY" with an empty password.
+func (c Credentials) login() (username, password string) {
+	if c.APIKey != "" {
+		return APIKeyUserPrefix + c.APIKey, ""
+	}
+	return c.Username, c.Password
 }
 
 // Operations as a bearer token's allowedMethods name them.
@@ -235,11 +264,11 @@ const (
 // authenticateAny checks credentials of any kind for operation op. A bearer
 // token is a limited credential: its allowedMethods must allow op.
 func (s *Service) authenticateAny(ctx context.Context, c Credentials, op string) (*principal, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
 	now := s.now()
 	if c.Bearer != "" {
-		if c.Username != "" || c.Password != "" {
-			return nil, Errorf(EINVALID, "give either a bearer token or a username and password, not both")
-		}
 		_, rec, err := s.parseToken(ctx, c.Bearer, now)
 		if err != nil {
 			return nil, err
@@ -263,7 +292,7 @@ func (s *Service) authenticateAny(ctx context.Context, c Credentials, op string)
 		}
 		return &principal{user: u, account: a}, nil
 	}
-	return s.authenticate(ctx, c.Username, c.Password, c.ClientAddr, now)
+	return s.authenticate(ctx, c, now)
 }
 
 // GetCreditsRemaining returns the balance of the caller's account.
@@ -350,7 +379,7 @@ func (s *Service) RevokeJWT(ctx context.Context, req *RevokeJWTRequest) (string,
 	if jti == "" && token == "" {
 		return "", Errorf(EINVALID, "give the jwt to revoke or its jti")
 	}
-	if req.Username == "" && req.Password == "" && req.Bearer == "" {
+	if req.Username == "" && req.Password == "" && req.APIKey == "" && req.Bearer == "" {
 		// The token itself: it must be genuine (expired or revoked is fine:
 		// revoking it again changes nothing).
 		if token == "" {

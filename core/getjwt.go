@@ -19,12 +19,19 @@ const APIKeyUserPrefix = "apikey-"
 type GetJWTRequest struct {
 	Username       string
 	Password       string
+	APIKey         string // an API key given on its own, as in Credentials
 	ClientIP       string
 	ExpiresAt      string // parsed by ParseExpiresAt, so every transport follows one rule
 	AllowedMethods []string
 	MaxCredits     *int64
 	Options        []Option
 	ClientAddr     string // network address of the caller, set by the transport
+}
+
+// Credentials returns the credentials the request gives. GetJWT takes no
+// bearer token: a token cannot mint tokens.
+func (r *GetJWTRequest) Credentials() Credentials {
+	return Credentials{Username: r.Username, Password: r.Password, APIKey: r.APIKey, ClientAddr: r.ClientAddr}
 }
 
 // GetJWTResult is a successful GetJWT.
@@ -67,6 +74,10 @@ func (s *Service) RecordRefused(ctx context.Context, method, clientAddr string, 
 
 func (s *Service) getJWT(ctx context.Context, req *GetJWTRequest, now time.Time, ev *UsageEvent) (*GetJWTResult, error) {
 	// Cheap checks first: a malformed request costs no password hash.
+	cred := req.Credentials()
+	if err := cred.Validate(); err != nil {
+		return nil, err
+	}
 	app, err := parseOptions(req.Options)
 	if err != nil {
 		return nil, err
@@ -98,7 +109,7 @@ func (s *Service) getJWT(ctx context.Context, req *GetJWTRequest, now time.Time,
 		return nil, err
 	}
 
-	p, err := s.authenticate(ctx, req.Username, req.Password, req.ClientAddr, now)
+	p, err := s.authenticate(ctx, cred, now)
 	if p != nil {
 		ev.AccountID, ev.UserID = &p.account.ID, &p.user.ID
 	}
@@ -151,10 +162,12 @@ func (s *Service) getJWT(ctx context.Context, req *GetJWTRequest, now time.Time,
 	return &GetJWTResult{JWT: signed, CreditsRemaining: p.account.Credits}, nil
 }
 
-// authenticate checks a username+password or an "apikey-KEY" username. It
-// returns the principal it identified even on some failures (for the ledger).
-func (s *Service) authenticate(ctx context.Context, username, password, clientAddr string, now time.Time) (*principal, error) {
-	username = strings.TrimSpace(username)
+// authenticate checks a username+password or an API key, as "apikey-KEY"
+// username or on its own; c has been validated. It returns the principal it
+// identified even on some failures (for the ledger).
+func (s *Service) authenticate(ctx context.Context, c Credentials, now time.Time) (*principal, error) {
+	username, password := c.login()
+	username, clientAddr := strings.TrimSpace(username), c.ClientAddr
 	isKey := len(username) >= len(APIKeyUserPrefix) && strings.EqualFold(username[:len(APIKeyUserPrefix)], APIKeyUserPrefix)
 	if username == "" || (!isKey && password == "") {
 		return nil, Errorf(EUNAUTHORIZED, "username and password are required (or apikey-<KEY> as username with an empty password)")

@@ -9,7 +9,8 @@ import (
 )
 
 // credentials returns testUser's credentials of one kind: "password",
-// "apikey" or "bearer" (a fresh token bound to nothing).
+// "apikey" (as the username), "key" (an API key on its own, as ?key=) or
+// "bearer" (a fresh token bound to nothing).
 func (e *enf) credentials(how string) core.Credentials {
 	e.t.Helper()
 	switch how {
@@ -21,6 +22,12 @@ func (e *enf) credentials(how string) core.Credentials {
 			e.t.Fatal(err)
 		}
 		return core.Credentials{Username: core.APIKeyUserPrefix + key, ClientAddr: testAddr}
+	case "key":
+		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		return core.Credentials{APIKey: key, ClientAddr: testAddr}
 	case "bearer":
 		tok, _ := e.open()
 		return core.Credentials{Bearer: tok, ClientAddr: testAddr}
@@ -30,7 +37,7 @@ func (e *enf) credentials(how string) core.Credentials {
 }
 
 func TestService_GetCreditsRemaining(t *testing.T) {
-	for _, how := range []string{"password", "apikey", "bearer"} {
+	for _, how := range []string{"password", "apikey", "key", "bearer"} {
 		t.Run(how, func(t *testing.T) {
 			e := newEnf(t)
 			cred := e.credentials(how)
@@ -172,7 +179,7 @@ func usageFixture(t *testing.T) (*enf, map[string]core.Credentials) {
 	tok, _ = e.open()
 	e.mustCharge(tok, emailMethod, 1, "", "")
 	creds := map[string]core.Credentials{}
-	for _, how := range []string{"password", "apikey", "bearer"} {
+	for _, how := range []string{"password", "apikey", "key", "bearer"} {
 		creds[how] = e.credentials(how)
 	}
 	e.advance(time.Minute)
@@ -226,7 +233,7 @@ func TestService_GetUsage(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e, creds := usageFixture(t)
-			for _, how := range []string{"password", "apikey", "bearer"} {
+			for _, how := range []string{"password", "apikey", "key", "bearer"} {
 				want := tc.want
 				rows, bal, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: creds[how], From: tc.from, To: tc.to})
 				if err != nil {

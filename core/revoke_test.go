@@ -91,7 +91,7 @@ func TestService_RevokeJWT(t *testing.T) {
 		e.assertLive(tok)
 	})
 
-	for _, how := range []string{"password", "apikey", "bearer"} {
+	for _, how := range []string{"password", "apikey", "key", "bearer"} {
 		t.Run("ByJTIWith"+how, func(t *testing.T) {
 			e := newEnf(t)
 			tok, c := e.issue(nil)

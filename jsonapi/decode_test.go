@@ -330,8 +330,8 @@ func TestGetJWTRequest(t *testing.T) {
 		if err != nil {
 			t.Fatalf("getJWTRequest: %v", err)
 		}
-		if req.Username != core.APIKeyUserPrefix+"jg_0123456789abcdef_secret" || req.Password != "" {
-			t.Errorf("username, password = %q, %q", req.Username, req.Password)
+		if req.APIKey != "jg_0123456789abcdef_secret" || req.Username != "" || req.Password != "" {
+			t.Errorf("apiKey, username, password = %q, %q, %q", req.APIKey, req.Username, req.Password)
 		}
 	})
 	for _, tc := range []struct{ name, body, key, want string }{

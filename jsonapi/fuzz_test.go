@@ -114,9 +114,9 @@ func checkGetJWTRequest(t *testing.T, body []byte, obj object, ref refObject, ke
 		if want["username"] != "" || want["password"] != "" {
 			t.Fatalf("getJWTRequest(%q, key %q) accepts a username or password with ?key=", body, key)
 		}
-		want["username"] = core.APIKeyUserPrefix + key
 	}
-	got := map[string]string{"username": req.Username, "password": req.Password, "clientIp": req.ClientIP, "expiresAt": req.ExpiresAt}
+	want["apiKey"] = key
+	got := map[string]string{"username": req.Username, "password": req.Password, "apiKey": req.APIKey, "clientIp": req.ClientIP, "expiresAt": req.ExpiresAt}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("getJWTRequest(%q, %q) = %q, want %q", body, key, got, want)
 	}

@@ -154,11 +154,10 @@ func getJWTRequest(o object, key string) (*core.GetJWTRequest, error) {
 	if req.Options, err = o.options("options"); err != nil {
 		return nil, err
 	}
-	if key != "" {
-		if req.Username != "" || req.Password != "" {
-			return nil, core.Errorf(core.EINVALID, "give either username and password or ?key=, not both")
-		}
-		req.Username = core.APIKeyUserPrefix + key
+	req.APIKey = key
+	// Core checks it again; here, so that it comes before the bearer check.
+	if err := req.Credentials().Validate(); err != nil {
+		return nil, err
 	}
 	return req, nil
 }

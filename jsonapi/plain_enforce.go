@@ -35,14 +35,9 @@ func (h *Handler) credentials(r *http.Request, o object) (core.Credentials, erro
 	if err != nil {
 		return core.Credentials{}, err
 	}
-	c := core.Credentials{Username: v[0], Password: v[1], Bearer: bearerToken(r), ClientAddr: h.ClientAddr(r)}
-	if key := queryFold(r.URL.Query(), "key"); key != "" {
-		if c.Username != "" || c.Password != "" || c.Bearer != "" {
-			return c, core.Errorf(core.EINVALID, "give either username and password, ?key= or a bearer token, not several")
-		}
-		c.Username = core.APIKeyUserPrefix + key
-	}
-	return c, nil
+	c := core.Credentials{Username: v[0], Password: v[1], APIKey: queryFold(r.URL.Query(), "key"), Bearer: bearerToken(r), ClientAddr: h.ClientAddr(r)}
+	// Core checks it again; here, so that it comes before the other fields.
+	return c, c.Validate()
 }
 
 func (h *Handler) verifyJWT(r *http.Request, o object) (any, error) {

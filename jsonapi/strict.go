@@ -358,13 +358,34 @@ func strictGetJWT(body []byte, key string) (*core.GetJWTRequest, error) {
 	if in.Options != nil && in.Options.ApplicationName != nil {
 		req.Options = []core.Option{{Name: core.OptionApplicationName, Value: *in.Options.ApplicationName}}
 	}
-	if key != "" {
-		if req.Username != "" || req.Password != "" {
-			return nil, core.Errorf(core.EINVALID, "key: give either username and password or ?key=, not both")
-		}
-		req.Username = core.APIKeyUserPrefix + key
+	req.APIKey = key
+	if err := validateCredentials(req.Credentials()); err != nil {
+		return nil, err
 	}
 	return req, nil
+}
+
+// validateCredentials applies core's rule that credentials are given one way
+// only (core checks it again), before the checks that follow it here. A
+// refusal that involves ?key= names the parameter, as violation does.
+func validateCredentials(c core.Credentials) error {
+	err := c.Validate()
+	if err != nil && c.APIKey != "" {
+		return fieldError("key", err)
+	}
+	return err
+}
+
+// fieldError prefixes the message of a core error with the field it is
+// about; the code and the cause stay.
+func fieldError(field string, err error) error {
+	var e *core.Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	named := *e
+	named.Message = field + ": " + e.Message
+	return &named
 }
 
 // duplicateProperty returns the first property, at any depth, that a JSON

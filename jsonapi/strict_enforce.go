@@ -136,14 +136,8 @@ func (a *API) getUsage(r *http.Request, body []byte) (any, error) {
 // as Authorization: Bearer (bearerAuth), which core checks allows the
 // operation.
 func (a *API) credentials(r *http.Request, username, password string) (core.Credentials, error) {
-	c := core.Credentials{Username: username, Password: password, Bearer: bearerToken(r), ClientAddr: a.ClientAddr(r)}
-	if key := r.URL.Query().Get("key"); key != "" {
-		if c.Username != "" || c.Password != "" || c.Bearer != "" {
-			return c, core.Errorf(core.EINVALID, "key: give either username and password, ?key= or a bearer token, not several")
-		}
-		c.Username = core.APIKeyUserPrefix + key
-	}
-	return c, nil
+	c := core.Credentials{Username: username, Password: password, APIKey: r.URL.Query().Get("key"), Bearer: bearerToken(r), ClientAddr: a.ClientAddr(r)}
+	return c, validateCredentials(c)
 }
 
 func orEmpty(s *string) string {

@@ -71,7 +71,7 @@ func TestStrictGetJWT(t *testing.T) {
 	})
 	t.Run("Key", func(t *testing.T) {
 		req, err := strictGetJWT([]byte(`{"expiresAt":"2030-01-01T00:00:00Z"}`), "jg_k")
-		if err != nil || req.Username != core.APIKeyUserPrefix+"jg_k" || req.Password != "" {
+		if err != nil || req.APIKey != "jg_k" || req.Username != "" || req.Password != "" {
 			t.Fatalf("request = %+v, %v", req, err)
 		}
 	})
