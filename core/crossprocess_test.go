@@ -1,11 +1,11 @@
 package core_test
 
 import (
-	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
@@ -23,14 +23,11 @@ func TestService_StateChangedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	admin := core.NewService(db)
-	admin.Hasher, admin.Logger, admin.Now = e.svc.Hasher, slog.New(slog.DiscardHandler), e.clock
+	admin := testenv.NewService(db)
+	admin.Hasher, admin.Now = e.svc.Hasher, e.clock
 
 	e.createUser("bob", testPassword, 100)
-	apiKey, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
+	apiKey, k := testenv.CreateAPIKey(t, e.svc, testUser)
 	revoked, _ := e.open()
 	bobs, _ := e.issue(func(r *core.GetJWTRequest) {
 		r.Username, r.ClientIP, r.AllowedMethods, r.MaxCredits = "bob", "", nil, nil

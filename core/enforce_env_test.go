@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // Fixtures of the enforcement tests: a token bound to boundIP, limited to the
@@ -28,11 +29,7 @@ type enf struct {
 func newEnf(t *testing.T) *enf {
 	t.Helper()
 	e := newEnv(t)
-	key, _, err := e.svc.CreateServiceKey(e.ctx, "billing")
-	if err != nil {
-		t.Fatalf("CreateServiceKey: %v", err)
-	}
-	return &enf{env: e, key: key}
+	return &enf{env: e, key: testenv.CreateServiceKey(t, e.svc, "billing")}
 }
 
 // issue returns a token for testUser limited as the fixtures say, after mod.
@@ -133,7 +130,7 @@ type ledgerLine struct {
 
 func (e *env) ledger() []ledgerLine {
 	e.t.Helper()
-	rows, err := e.rawDB().QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, jti FROM usage ORDER BY id`)
+	rows, err := e.raw.QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, jti FROM usage ORDER BY id`)
 	if err != nil {
 		e.t.Fatalf("query usage: %v", err)
 	}

@@ -10,27 +10,21 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"math/big"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 // Test fixtures. t0 has a fractional second on purpose: iat/nbf must be
 // truncated to whole seconds.
-var (
-	t0          = time.Date(2030, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
-	cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-)
+var t0 = time.Date(2030, 1, 2, 3, 4, 5, 250_000_000, time.UTC)
 
 const (
 	testUser     = "alice"
@@ -45,31 +39,16 @@ type env struct {
 	ctx context.Context
 	svc *core.Service
 	db  *sqlite.DB
-
-	mu  sync.Mutex
-	now time.Time
-
-	rawOnce sync.Once
-	raw     *sql.DB
+	clk *testenv.Clock
+	raw *sql.DB // a second, independent connection to the store's file
 }
 
 // newBareEnv returns an env with a signing key and no user.
 func newBareEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, ctx: ctx, db: db, now: t0}
-	e.svc = core.NewService(db)
-	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
-	e.svc.Logger = slog.New(slog.DiscardHandler)
-	e.svc.Now = e.clock
-	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatalf("EnsureSigningKey: %v", err)
-	}
+	e := &env{t: t, ctx: t.Context(), clk: testenv.NewClock(t0)}
+	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Now = e.clk.Now })
+	e.raw = testenv.RawDB(t, e.db)
 	return e
 }
 
@@ -81,25 +60,12 @@ func newEnv(t *testing.T) *env {
 	return e
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *env) clock() time.Time        { return e.clk.Now() }
+func (e *env) advance(d time.Duration) { e.clk.Advance(d) }
 
 func (e *env) createUser(name, password string, credits int64) *core.User {
 	e.t.Helper()
-	u, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: name, Password: password, Credits: credits})
-	if err != nil {
-		e.t.Fatalf("CreateUser(%q): %v", name, err)
-	}
-	return u
+	return testenv.CreateUser(e.t, e.svc, name, password, credits)
 }
 
 // req returns a valid GetJWT request for testUser, expiring in an hour.
@@ -129,33 +95,15 @@ func (e *env) mustGetJWT(r *core.GetJWTRequest) (*core.GetJWTResult, *core.Claim
 	return res, e.parse(res.JWT)
 }
 
-// rawDB is a second, independent connection to the store's file, for
-// checks the Store interface cannot express.
-func (e *env) rawDB() *sql.DB {
-	e.rawOnce.Do(func() {
-		db, err := sql.Open("sqlite3", e.db.Path)
-		if err != nil {
-			e.t.Fatalf("open raw db: %v", err)
-		}
-		e.t.Cleanup(func() { db.Close() })
-		e.raw = db
-	})
-	return e.raw
-}
-
 func (e *env) countTokens() int {
 	e.t.Helper()
-	var n int
-	if err := e.rawDB().QueryRowContext(e.ctx, `SELECT count(*) FROM tokens`).Scan(&n); err != nil {
-		e.t.Fatalf("count tokens: %v", err)
-	}
-	return n
+	return testenv.Count(e.t, e.raw, `SELECT count(*) FROM tokens`)
 }
 
 // outcomes returns the outcome column of the usage ledger, oldest first.
 func (e *env) outcomes() []string {
 	e.t.Helper()
-	rows, err := e.rawDB().QueryContext(e.ctx, `SELECT outcome FROM usage ORDER BY id`)
+	rows, err := e.raw.QueryContext(e.ctx, `SELECT outcome FROM usage ORDER BY id`)
 	if err != nil {
 		e.t.Fatalf("query usage: %v", err)
 	}

@@ -8,7 +8,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-	"log/slog"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -20,7 +19,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/core"
-	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // Fuzz targets of core. Their seed corpora are the f.Add calls below and
@@ -435,23 +434,12 @@ var fuzzNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func newTokenFixture(tb testing.TB) *tokenFixture {
 	tb.Helper()
 	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(tb.TempDir(), "jwtgate.db"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tb.Cleanup(func() { db.Close() })
-	svc := core.NewService(db)
-	svc.Hasher = core.PasswordHasher{Params: cheapParams}
-	svc.Logger = slog.New(slog.DiscardHandler)
+	// No EnsureSigningKey: the fixed keys below are the only ones.
+	db := testenv.OpenStore(tb)
+	svc := testenv.NewService(db)
 	svc.Now = func() time.Time { return fuzzNow }
-	u, err := svc.CreateUser(ctx, core.CreateUserRequest{Username: testUser, Password: testPassword, Credits: testCredits})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fx := &tokenFixture{ctx: ctx, svc: svc}
-	if fx.serviceKey, _, err = svc.CreateServiceKey(ctx, "fuzz"); err != nil {
-		tb.Fatal(err)
-	}
+	u := testenv.CreateUser(tb, svc, testUser, testPassword, testCredits)
+	fx := &tokenFixture{ctx: ctx, svc: svc, serviceKey: testenv.CreateServiceKey(tb, svc, "fuzz")}
 	for i, k := range fixedSigningKeys(tb) {
 		if err := db.RotateSigningKey(ctx, k); err != nil {
 			tb.Fatal(err)

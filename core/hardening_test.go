@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // A host:port must not give every connection its own throttle counter.
@@ -39,7 +40,7 @@ func TestThrottle_EvictBatch(t *testing.T) {
 }
 
 func TestPasswordHasher_RefusesTrailingJunkInParameters(t *testing.T) {
-	h := core.PasswordHasher{Params: cheapParams}
+	h := core.PasswordHasher{Params: testenv.CheapArgon2()}
 	enc, err := h.Hash("secret-password")
 	if err != nil {
 		t.Fatal(err)

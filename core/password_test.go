@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 func TestPasswordHasher_Hash(t *testing.T) {
@@ -30,7 +31,7 @@ func TestPasswordHasher_Hash(t *testing.T) {
 }
 
 func TestPasswordHasher_Verify(t *testing.T) {
-	weak := core.PasswordHasher{Params: cheapParams}
+	weak := core.PasswordHasher{Params: testenv.CheapArgon2()}
 	enc, err := weak.Hash("s3cret-passw0rd")
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,7 @@ func TestPasswordHasher_Verify(t *testing.T) {
 			p      core.Argon2Params
 			rehash bool
 		}{
-			{cheapParams, false},
+			{testenv.CheapArgon2(), false},
 			{core.Argon2Params{Memory: 128, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
 			{core.Argon2Params{Memory: 64, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}, true},
 			{core.Argon2Params{Memory: 64, Time: 1, Threads: 2, SaltLen: 16, KeyLen: 32}, true},
@@ -104,7 +105,7 @@ func TestPasswordHasher_Verify(t *testing.T) {
 }
 
 func TestService_GetJWT_RehashOnLogin(t *testing.T) {
-	e := newEnv(t) // alice's hash was made with cheapParams
+	e := newEnv(t) // alice's hash was made with testenv.CheapArgon2
 	before, err := e.db.UserByName(e.ctx, testUser)
 	if err != nil {
 		t.Fatal(err)

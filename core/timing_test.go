@@ -1,17 +1,15 @@
 package core_test
 
 import (
-	"log/slog"
 	"math"
 	"math/rand/v2"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
-	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // TestService_GetJWT_Timing: a failed login takes the same time whether or
@@ -28,26 +26,14 @@ import (
 // round of 80 decides.
 func TestService_GetJWT_Timing(t *testing.T) {
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	svc := core.NewService(db)
-	svc.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 2048, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	svc.Logger = slog.New(slog.DiscardHandler)
-	// This test is about timing, not lockouts: a throttled call skips the hash.
-	svc.Throttle.PerUser.Free, svc.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32
-	if _, err := svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := svc.CreateUser(ctx, core.CreateUserRequest{Username: testUser, Password: testPassword, Credits: testCredits}); err != nil {
-		t.Fatal(err)
-	}
-	key, k, err := svc.CreateAPIKey(ctx, testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
+	svc, _ := testenv.New(t, func(s *core.Service) {
+		// Real argon2id at a cost that shows, not testenv's cheap one.
+		s.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 2048, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+		// This test is about timing, not lockouts: a throttled call skips the hash.
+		s.Throttle.PerUser.Free, s.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32
+	})
+	testenv.CreateUser(t, svc, testUser, testPassword, testCredits)
+	key, k := testenv.CreateAPIKey(t, svc, testUser)
 
 	login := func(username, password string) func(t *testing.T) {
 		return func(t *testing.T) {
