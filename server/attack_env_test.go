@@ -18,6 +18,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
 )
@@ -64,11 +65,7 @@ func newAttackEnv(t *testing.T) *attackEnv {
 		OpenAPI:    spec,
 	}))
 	t.Cleanup(e.srv.Close)
-	a := &attackEnv{env: e}
-	if a.serviceKey, _, err = e.svc.CreateServiceKey(e.ctx, "billing"); err != nil {
-		t.Fatal(err)
-	}
-	return a
+	return &attackEnv{env: e, serviceKey: testenv.CreateServiceKey(t, e.svc, "billing")}
 }
 
 // field is one parameter of a call, in the WSDL's order. A value is a

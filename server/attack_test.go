@@ -164,7 +164,7 @@ func (e *attackEnv) assertStoredLiterally(t *testing.T, s surface, c call, path,
 func (e *attackEnv) assertIntact(t *testing.T) {
 	t.Helper()
 	var check string
-	if err := e.rawDB().QueryRowContext(e.ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
+	if err := e.raw.QueryRowContext(e.ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
 		t.Errorf("integrity_check: %q, %v", check, err)
 	}
 	if n := e.count(`SELECT count(*) FROM pragma_foreign_key_check`); n != 0 {

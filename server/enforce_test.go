@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // call posts a JSON body to a plain endpoint, with optional headers
@@ -62,10 +63,7 @@ func (e *env) token(extra map[string]any) string {
 
 func TestPlainEnforcement(t *testing.T) {
 	e := newEnv(t)
-	sk, _, err := e.svc.CreateServiceKey(t.Context(), "billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk := testenv.CreateServiceKey(t, e.svc, "billing")
 	tok := e.token(map[string]any{"maxCredits": 2, "allowedMethods": []string{"Email"}, "clientIp": "192.0.2.0/24",
 		"options": map[string]any{"ApplicationName": "Shop"}})
 	charge := func(requestID string, extra ...string) (int, map[string]any) {
@@ -191,10 +189,7 @@ func TestPlainEnforcement(t *testing.T) {
 // curl-style callers charging concurrently never overspend.
 func TestPlainEnforcement_ConcurrentCharges(t *testing.T) {
 	e := newEnv(t)
-	sk, _, err := e.svc.CreateServiceKey(t.Context(), "billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	sk := testenv.CreateServiceKey(t, e.svc, "billing")
 	tok := e.token(map[string]any{"maxCredits": 5})
 	var wg sync.WaitGroup
 	var mu sync.Mutex

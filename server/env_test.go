@@ -7,22 +7,18 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3"
-
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/server"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
@@ -40,26 +36,6 @@ const (
 	loopbackAddr = "127.0.0.1" // the client address httptest callers have
 )
 
-var cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
-
-// syncBuffer is a log sink that handlers write to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the assembled server on a real SQLite file, with an injected clock
 // that starts at the real time (so that other languages' verifiers, which use
 // the real clock, accept its tokens).
@@ -69,65 +45,34 @@ type env struct {
 	svc    *core.Service
 	db     *sqlite.DB
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *testenv.Logs
+	clk    *testenv.Clock
+	raw    *sql.DB      // a second, independent connection to the server's SQLite file
 	apiKey string       // a live key of testUser
 	keyRec *core.APIKey // its record
-
-	mu  sync.Mutex
-	now time.Time
-
-	rawOnce sync.Once
-	raw     *sql.DB
 }
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, ctx: ctx, db: db, logs: &syncBuffer{}, now: time.Now().UTC()}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = core.NewService(db)
-	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
-	e.svc.Issuer = testIssuer
-	e.svc.Logger = log
-	e.svc.Now = e.clock
-	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatalf("EnsureSigningKey: %v", err)
-	}
-	if _, err := e.svc.CreateUser(ctx, core.CreateUserRequest{Username: testUser, Password: testPassword, Credits: testCredits}); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	if _, err := e.svc.CreateUser(ctx, core.CreateUserRequest{Username: brokeUser, Password: brokePass, Credits: 0}); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	if e.apiKey, e.keyRec, err = e.svc.CreateAPIKey(ctx, testUser); err != nil {
-		t.Fatalf("CreateAPIKey: %v", err)
-	}
+	log, logs := testenv.CaptureLogs()
+	e := &env{t: t, ctx: t.Context(), logs: logs, clk: testenv.NewClock(time.Now().UTC())}
+	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Issuer, s.Logger, s.Now = testIssuer, log, e.clk.Now })
+	e.raw = testenv.RawDB(t, e.db)
+	testenv.CreateUser(t, e.svc, testUser, testPassword, testCredits)
+	testenv.CreateUser(t, e.svc, brokeUser, brokePass, 0)
+	e.apiKey, e.keyRec = testenv.CreateAPIKey(t, e.svc, testUser)
 	e.srv = httptest.NewServer(server.New(server.Config{
 		Service:    e.svc,
 		Logger:     log,
 		ClientAddr: clientaddr.Resolver{},
-		Ping:       db.Ping,
+		Ping:       e.db.Ping,
 	}))
 	t.Cleanup(e.srv.Close)
 	return e
 }
 
-func (e *env) clock() time.Time {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	return e.now
-}
-
-func (e *env) advance(d time.Duration) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	e.now = e.now.Add(d)
-}
+func (e *env) clock() time.Time        { return e.clk.Now() }
+func (e *env) advance(d time.Duration) { e.clk.Advance(d) }
 
 // expires returns a whole-second expiresAt d from the clock, so that exp can
 // be compared exactly.
@@ -297,26 +242,9 @@ func assertFail(t *testing.T, r *response, status int, want ...string) string {
 	return msg
 }
 
-// rawDB is a second, independent connection to the server's SQLite file.
-func (e *env) rawDB() *sql.DB {
-	e.rawOnce.Do(func() {
-		db, err := sql.Open("sqlite3", e.db.Path+"?_busy_timeout=10000")
-		if err != nil {
-			e.t.Fatalf("open raw db: %v", err)
-		}
-		e.t.Cleanup(func() { db.Close() })
-		e.raw = db
-	})
-	return e.raw
-}
-
 func (e *env) count(query string, args ...any) int {
 	e.t.Helper()
-	var n int
-	if err := e.rawDB().QueryRowContext(e.ctx, query, args...).Scan(&n); err != nil {
-		e.t.Fatalf("%s: %v", query, err)
-	}
-	return n
+	return testenv.Count(e.t, e.raw, query, args...)
 }
 
 func (e *env) countTokens() int { return e.count(`SELECT count(*) FROM tokens`) }
@@ -335,7 +263,7 @@ type usageRow struct {
 
 func (e *env) usage() []usageRow {
 	e.t.Helper()
-	rows, err := e.rawDB().QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, client_addr, jti FROM usage ORDER BY id`)
+	rows, err := e.raw.QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, client_addr, jti FROM usage ORDER BY id`)
 	if err != nil {
 		e.t.Fatalf("query usage: %v", err)
 	}
@@ -368,7 +296,7 @@ type tokenRow struct {
 func (e *env) tokenRow(jti string) tokenRow {
 	e.t.Helper()
 	var r tokenRow
-	err := e.rawDB().QueryRowContext(e.ctx, `SELECT kid, api_key_id, application, allowed_methods, max_credits, client_ip, expires_at FROM tokens WHERE jti = ?`, jti).
+	err := e.raw.QueryRowContext(e.ctx, `SELECT kid, api_key_id, application, allowed_methods, max_credits, client_ip, expires_at FROM tokens WHERE jti = ?`, jti).
 		Scan(&r.Kid, &r.APIKeyID, &r.Application, &r.AllowedMethods, &r.MaxCredits, &r.ClientIP, &r.ExpiresAt)
 	if err != nil {
 		e.t.Fatalf("token row %q: %v", jti, err)
