@@ -9,13 +9,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +20,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/server"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
@@ -44,24 +42,6 @@ const (
 	action = tns + "/GetJWT"
 )
 
-// syncBuffer is a log sink that handlers write to while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the assembled server on a real SQLite file. Its clock is fixed at
 // the real time the test started, so tokens also verify with a real clock.
 type env struct {
@@ -69,32 +49,17 @@ type env struct {
 	svc  *core.Service
 	db   *sqlite.DB
 	srv  *httptest.Server
-	logs *syncBuffer
+	logs *testenv.Logs
 	now  time.Time
 }
 
 func newEnv(t *testing.T, configure ...func(*server.Config)) *env {
 	t.Helper()
-	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
-	e := &env{t: t, db: db, logs: &syncBuffer{}, now: time.Now().UTC()}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = core.NewService(db)
-	e.svc.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	e.svc.Issuer = testIssuer
-	e.svc.Logger = log
-	e.svc.Now = e.clock
-	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatalf("EnsureSigningKey: %v", err)
-	}
-	if _, err := e.svc.CreateUser(ctx, core.CreateUserRequest{Username: testUser, Password: testPassword, Credits: testCredits}); err != nil {
-		t.Fatalf("CreateUser: %v", err)
-	}
-	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping}
+	log, logs := testenv.CaptureLogs()
+	e := &env{t: t, logs: logs, now: time.Now().UTC()}
+	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Issuer, s.Logger, s.Now = testIssuer, log, e.clock })
+	testenv.CreateUser(t, e.svc, testUser, testPassword, testCredits)
+	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: e.db.Ping}
 	for _, c := range configure {
 		c(&cfg)
 	}

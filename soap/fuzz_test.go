@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/soap"
 )
 
@@ -198,12 +199,7 @@ func checkRefusal(t *testing.T, name xml.Name, inner []byte, status int, got []b
 // user, API key, service key, signing key or token. Every look-up is "not
 // found" and every ledger line is dropped, so fuzzing runs at full speed and
 // no request can succeed.
-func newNobodyService() *core.Service {
-	svc := core.NewService(nobodyStore{})
-	svc.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	svc.Logger = slog.New(slog.DiscardHandler)
-	return svc
-}
+func newNobodyService() *core.Service { return testenv.NewService(nobodyStore{}) }
 
 // nobodyStore answers every look-up with ENOTFOUND. Methods a refused call
 // never reaches are left to the nil embedded Store: calling one panics,
