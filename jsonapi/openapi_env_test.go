@@ -9,29 +9,25 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path"
-	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/golang-jwt/jwt/v5"
-	_ "github.com/mattn/go-sqlite3"
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/jsonapi/apiclient"
 	"github.com/jwtgate/jwtgate/server"
-	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 // Fixtures; alice's password is the one the document's examples use.
@@ -46,8 +42,6 @@ const (
 	disabledPass  = "carol's long password"
 	getJWTPath    = jsonapi.APIBase + "/UserAdmin/GetJWT"
 )
-
-var cheapParams = core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}
 
 // countingStore counts credential look-ups: a request refused by the
 // document must never get that far into core.
@@ -76,23 +70,6 @@ func (s *countingStore) TokenByJTI(ctx context.Context, jti string) (*core.Issue
 	return s.Store.TokenByJTI(ctx, jti)
 }
 
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 // env is the assembled server on a real SQLite file, with the strict
 // surface, and a generated client whose every answer is validated against
 // the document.
@@ -103,7 +80,7 @@ type env struct {
 	store  *countingStore
 	spec   *jsonapi.Spec
 	srv    *httptest.Server
-	logs   *syncBuffer
+	logs   *testenv.Logs
 	apiKey string
 
 	// http validates every answer (and the generated client's requests)
@@ -118,39 +95,24 @@ type envOption func(*server.Config)
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	ctx := t.Context()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatalf("sqlite.Open: %v", err)
-	}
-	t.Cleanup(func() { db.Close() })
 	spec, err := jsonapi.LoadSpec(ctx)
 	if err != nil {
 		t.Fatalf("LoadSpec: %v", err)
 	}
-	e := &env{t: t, ctx: ctx, store: &countingStore{Store: db}, spec: spec, logs: &syncBuffer{}}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	e.svc = core.NewService(e.store)
-	e.svc.Hasher = core.PasswordHasher{Params: cheapParams}
-	e.svc.Issuer = testIssuer
-	e.svc.Logger = log
-	if _, err := e.svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatalf("EnsureSigningKey: %v", err)
-	}
-	for _, u := range []core.CreateUserRequest{
-		{Username: alice, Password: alicePassword, Credits: aliceCredits},
-		{Username: broke, Password: brokePassword, Credits: 0},
-		{Username: disabled, Password: disabledPass, Credits: 10},
-	} {
-		if _, err := e.svc.CreateUser(ctx, u); err != nil {
-			t.Fatalf("CreateUser(%s): %v", u.Username, err)
-		}
-	}
+	log, logs := testenv.CaptureLogs()
+	e := &env{t: t, ctx: ctx, spec: spec, logs: logs}
+	svc, db := testenv.New(t, func(s *core.Service) {
+		e.store = &countingStore{Store: s.Store}
+		s.Store, s.Issuer, s.Logger = e.store, testIssuer, log
+	})
+	e.svc = svc
+	testenv.CreateUser(t, svc, alice, alicePassword, aliceCredits)
+	testenv.CreateUser(t, svc, broke, brokePassword, 0)
+	testenv.CreateUser(t, svc, disabled, disabledPass, 10)
 	if err := e.svc.SetUserDisabled(ctx, disabled, true); err != nil {
 		t.Fatalf("SetUserDisabled: %v", err)
 	}
-	if e.apiKey, _, err = e.svc.CreateAPIKey(ctx, alice); err != nil {
-		t.Fatalf("CreateAPIKey: %v", err)
-	}
+	e.apiKey, _ = testenv.CreateAPIKey(t, svc, alice)
 	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping, OpenAPI: spec}
 	for _, o := range opts {
 		o(&cfg)
@@ -323,11 +285,7 @@ func (e *env) expiresAt(d time.Duration) string {
 // serviceKey creates a key for one of the operator's services.
 func (e *env) serviceKey(name string) string {
 	e.t.Helper()
-	key, _, err := e.svc.CreateServiceKey(e.ctx, name)
-	if err != nil {
-		e.t.Fatalf("CreateServiceKey: %v", err)
-	}
-	return key
+	return testenv.CreateServiceKey(e.t, e.svc, name)
 }
 
 // token gets a token from the generated client's GetJWT: alice's, valid one
