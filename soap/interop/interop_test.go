@@ -16,7 +16,6 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"net/http/httptest"
@@ -33,8 +32,8 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/server"
-	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 // What every client sends.
@@ -201,20 +200,8 @@ type wireRequest struct {
 
 func newServer(t *testing.T) *testServer {
 	t.Helper()
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "interop.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	logs := &lockedBuffer{}
-	logger := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	svc := core.NewService(db)
-	svc.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	svc.Logger = logger
-	if _, err := svc.EnsureSigningKey(ctx); err != nil {
-		t.Fatal(err)
-	}
+	logger, logs := testenv.CaptureLogs()
+	svc, db := testenv.New(t, func(s *core.Service) { s.Logger = logger })
 	s := &testServer{svc: svc}
 	h := server.New(server.Config{Service: svc, Logger: logger, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping})
 	s.Server = httptest.NewServer(s.record(h))
@@ -262,11 +249,7 @@ func (s *testServer) requestsOf(username string) []wireRequest {
 
 func (s *testServer) createUser(t *testing.T, username string) {
 	t.Helper()
-	if _, err := s.svc.CreateUser(context.Background(), core.CreateUserRequest{
-		Username: username, Password: password, Credits: credits,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateUser(t, s.svc, username, password, credits)
 }
 
 // runClient runs a client script from this package's directory and decodes
@@ -577,22 +560,4 @@ func orAbsent(raw json.RawMessage) string {
 		return "absent"
 	}
 	return string(raw)
-}
-
-// lockedBuffer collects the server's log from concurrent requests.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
