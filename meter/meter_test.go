@@ -6,7 +6,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -14,10 +13,10 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/meter"
 	"github.com/jwtgate/jwtgate/server"
-	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 const (
@@ -37,20 +36,9 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "jwtgate.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	f := &fixture{svc: core.NewService(db)}
-	f.svc.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 64, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
-	f.svc.Logger = slog.New(slog.DiscardHandler)
-	if _, err := f.svc.EnsureSigningKey(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.svc.CreateUser(t.Context(), core.CreateUserRequest{Username: user, Password: password, Credits: 100}); err != nil {
-		t.Fatal(err)
-	}
+	svc, db := testenv.New(t)
+	f := &fixture{svc: svc}
+	testenv.CreateUser(t, svc, user, password, 100)
 	spec, err := jsonapi.LoadSpec(t.Context())
 	if err != nil {
 		t.Fatal(err)
@@ -58,11 +46,7 @@ func newFixture(t *testing.T) *fixture {
 	f.gate = httptest.NewServer(server.New(server.Config{Service: f.svc, Logger: f.svc.Logger, ClientAddr: clientaddr.Resolver{},
 		Ping: db.Ping, OpenAPI: spec, ValidateResponses: true}))
 	t.Cleanup(f.gate.Close)
-	key, _, err := f.svc.CreateServiceKey(t.Context(), "app")
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := &meter.Meter{URL: f.gate.URL, ServiceKey: key, Logger: slog.New(slog.DiscardHandler)}
+	m := &meter.Meter{URL: f.gate.URL, ServiceKey: testenv.CreateServiceKey(t, svc, "app"), Logger: slog.New(slog.DiscardHandler)}
 	f.app = httptest.NewServer(m.Protect("Email.IsValid", 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, _ := meter.FromContext(r.Context())
 		f.mu.Lock()
