@@ -90,8 +90,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	return db, nil
 }
 
-// Close stops the writer (writes already queued are answered first) and
-// closes both pools. It is safe to call more than once.
+// Close stops the writer and closes both pools: the batch being written is
+// finished and answered; callers still waiting to hand over a write get an
+// error and their writes are not run. It is safe to call more than once.
 func (db *DB) Close() error {
 	var err error
 	db.closeOnce.Do(func() {
@@ -246,8 +247,9 @@ func (s *stmts) get(ctx context.Context, query string) (*sql.Stmt, error) {
 func (db *DB) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 	st, err := db.rstmts.get(ctx, query)
 	if err != nil {
-		// The error surfaces at Scan, like any query error.
-		return db.queryRow(ctx, query, args...)
+		// Unprepared: the error (a cancelled ctx, a closed database)
+		// surfaces at Scan, like any query error.
+		return db.rdb.QueryRowContext(ctx, query, args...)
 	}
 	return st.QueryRowContext(ctx, args...)
 }

@@ -634,3 +634,22 @@ func alternations(t *testing.T, path, jti string) int {
 	}
 	return n
 }
+
+// A read whose statement cannot be prepared (its ctx has ended, or the
+// database is closed) fails like any query; it once recursed until the
+// stack overflowed.
+func TestRead_Unprepared(t *testing.T) {
+	db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "j.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := db.UserByName(ctx, "nobody"); err == nil {
+		t.Error("UserByName with an ended ctx: no error")
+	}
+	db.Close()
+	if _, err := db.CountUsers(context.Background()); err == nil {
+		t.Error("CountUsers after Close: no error")
+	}
+}

@@ -59,11 +59,16 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 // primary-key reads rather than TokenByJTI's join: inside a transaction
 // SQLite answers them in well under half the time (BenchmarkTokenState).
 func (w wtx) holderState(userID int64, apiKeyID sql.NullString) (userDisabled, keyRevoked bool, err error) {
-	if err := w.queryRow(`SELECT disabled FROM users WHERE id = ?`, userID).Scan(&userDisabled); err != nil {
-		return false, false, err
+	err = w.queryRow(`SELECT disabled FROM users WHERE id = ?`, userID).Scan(&userDisabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, notFound("user %d", userID)
 	}
-	if apiKeyID.Valid {
-		err = w.queryRow(`SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = ?`, apiKeyID.String).Scan(&keyRevoked)
+	if err != nil || !apiKeyID.Valid {
+		return userDisabled, false, err
+	}
+	err = w.queryRow(`SELECT revoked_at IS NOT NULL FROM api_keys WHERE id = ?`, apiKeyID.String).Scan(&keyRevoked)
+	if errors.Is(err, sql.ErrNoRows) {
+		return false, false, notFound("API key %q", apiKeyID.String)
 	}
 	return userDisabled, keyRevoked, err
 }
@@ -148,7 +153,11 @@ func (db *DB) charge(w wtx, c *core.ChargeRequest) (*core.ChargeOutcome, error) 
 	case keyRevoked:
 		return nil, core.ErrTokenKeyRevoked
 	}
-	if err := w.queryRow(`SELECT credits FROM accounts WHERE id = ?`, c.AccountID).Scan(&out.Balance); err != nil {
+	err = w.queryRow(`SELECT credits FROM accounts WHERE id = ?`, c.AccountID).Scan(&out.Balance)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, notFound("account %d", c.AccountID)
+	}
+	if err != nil {
 		return nil, err
 	}
 	switch {

@@ -34,7 +34,7 @@
 // copies them again after an x/crypto upgrade.
 package argon2id
 
-//go:generate go run ./internal/sync
+//go:generate go run ./internal/syncupstream
 
 import (
 	"encoding/binary"

@@ -1,4 +1,4 @@
-// Command sync copies the upstream files of golang.org/x/crypto/argon2 that
+// Command syncupstream copies the upstream files of golang.org/x/crypto/argon2 that
 // the argon2id package carries unchanged (run by go generate in the package
 // directory, after an x/crypto upgrade).
 package main
