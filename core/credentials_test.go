@@ -9,8 +9,8 @@ import (
 // The refusals of credentials given more than one way, word for word: every
 // surface shows them (the strict one naming the key parameter first).
 const (
-	msgKeyAndLogin    = "give either a username and password or an API key as ?key=, not both"
-	msgKeyAndBearer   = "give either a bearer token or an API key as ?key=, not both"
+	msgKeyAndLogin    = "give either a username and password or an API key, not both"
+	msgKeyAndBearer   = "give either a bearer token or an API key, not both"
 	msgBearerAndLogin = "give either a bearer token or a username and password, not both"
 )
 

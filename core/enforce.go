@@ -236,9 +236,9 @@ func (c Credentials) Validate() error {
 	login := c.Username != "" || c.Password != ""
 	switch {
 	case c.APIKey != "" && login:
-		return Errorf(EINVALID, "give either a username and password or an API key as ?key=, not both")
+		return Errorf(EINVALID, "give either a username and password or an API key, not both")
 	case c.APIKey != "" && c.Bearer != "":
-		return Errorf(EINVALID, "give either a bearer token or an API key as ?key=, not both")
+		return Errorf(EINVALID, "give either a bearer token or an API key, not both")
 	case c.Bearer != "" && login:
 		return Errorf(EINVALID, "give either a bearer token or a username and password, not both")
 	}

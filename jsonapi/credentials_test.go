@@ -16,8 +16,8 @@ import (
 
 // The refusals of credentials given more than one way (core.Credentials.Validate).
 const (
-	msgKeyAndLogin    = "give either a username and password or an API key as ?key=, not both"
-	msgKeyAndBearer   = "give either a bearer token or an API key as ?key=, not both"
+	msgKeyAndLogin    = "give either a username and password or an API key, not both"
+	msgKeyAndBearer   = "give either a bearer token or an API key, not both"
 	msgBearerAndLogin = "give either a bearer token or a username and password, not both"
 	msgGetJWTBearer   = "GetJWT does not accept a bearer token (a token cannot mint tokens); send a username and password or an API key"
 )

@@ -512,7 +512,7 @@ func TestOpenAPI_AccountOperations(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		wantFailure(t, res.StatusCode(), res.Body, http.StatusBadRequest, statusOf(res.JSON400, creditsStatus), "key: give either a username and password or an API key as ?key=, not both")
+		wantFailure(t, res.StatusCode(), res.Body, http.StatusBadRequest, statusOf(res.JSON400, creditsStatus), "key: give either a username and password or an API key, not both")
 	})
 	t.Run("ErrBearerAndPassword", func(t *testing.T) {
 		tok := e.token(apiclient.GetJWTRequest{AllowedMethods: &[]string{"UserAdmin"}})

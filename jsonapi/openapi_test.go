@@ -363,7 +363,7 @@ func TestOpenAPI_Refusals(t *testing.T) {
 		{"ByteOrderMark", "application/json", "\xEF\xBB\xBF" + valid, http.StatusBadRequest, "the request body is not valid JSON", false},
 		{"Array", "application/json", `[` + valid + `]`, http.StatusBadRequest, "the request body: must be an object", true},
 		{"Duplicate", "application/json", `{"username":"a","username":"b","expiresAt":"2030-01-01T00:00:00Z"}`, http.StatusBadRequest, "username: is given more than once", true},
-		{"KeyAndPassword", "application/json", valid, http.StatusBadRequest, "key: give either a username and password or an API key as ?key=, not both", true},
+		{"KeyAndPassword", "application/json", valid, http.StatusBadRequest, "key: give either a username and password or an API key, not both", true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			query := ""
