@@ -5,6 +5,8 @@ import (
 	"runtime"
 	"sync/atomic"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/argon2id"
 )
 
 // HashGate bounds password hashing. Each argon2id computation holds its
@@ -13,8 +15,14 @@ import (
 // login storm cannot take every core from metered calls for long. Callers
 // beyond that wait in a queue bounded in length and time; past either bound
 // they are answered at once with EBUSY rather than queued without limit.
+//
+// A slot is a working memory, which the hashes in it reuse instead of
+// allocating 19 MiB each (that allocation, zeroed, collected and returned
+// to the OS, cost a login more than a tenth of its CPU). Once used, a slot's
+// memory stays: concurrency × the memory parameter, the gate's peak, is
+// also its steady state.
 type HashGate struct {
-	slots    chan struct{}
+	slots    chan *argon2id.Memory // a free slot
 	waiting  atomic.Int64
 	maxQueue int64
 	maxWait  time.Duration
@@ -26,19 +34,25 @@ func NewHashGate(concurrency, queue int, maxWait time.Duration) *HashGate {
 	if concurrency <= 0 {
 		concurrency = runtime.GOMAXPROCS(0)
 	}
-	return &HashGate{slots: make(chan struct{}, concurrency), maxQueue: int64(queue), maxWait: maxWait}
+	g := &HashGate{slots: make(chan *argon2id.Memory, concurrency), maxQueue: int64(queue), maxWait: maxWait}
+	for range concurrency {
+		g.slots <- new(argon2id.Memory) // empty until its first hash
+	}
+	return g
 }
 
 var errBusy = &Error{Code: EBUSY, Message: "server busy, retry in 1 s", RetryAfter: time.Second}
 
-// do runs fn in a slot, or returns EBUSY.
-func (g *HashGate) do(ctx context.Context, fn func()) error {
+// do runs fn in a slot, with the slot's memory, or returns EBUSY. Without a
+// gate, fn gets a memory of its own.
+func (g *HashGate) do(ctx context.Context, fn func(*argon2id.Memory)) error {
 	if g == nil {
-		fn()
+		fn(new(argon2id.Memory))
 		return nil
 	}
+	var m *argon2id.Memory
 	select {
-	case g.slots <- struct{}{}:
+	case m = <-g.slots:
 	default:
 		if g.waiting.Add(1) > g.maxQueue {
 			g.waiting.Add(-1)
@@ -46,7 +60,7 @@ func (g *HashGate) do(ctx context.Context, fn func()) error {
 		}
 		t := time.NewTimer(g.maxWait)
 		select {
-		case g.slots <- struct{}{}:
+		case m = <-g.slots:
 			g.waiting.Add(-1)
 			t.Stop()
 		case <-t.C:
@@ -58,14 +72,14 @@ func (g *HashGate) do(ctx context.Context, fn func()) error {
 			return ctx.Err()
 		}
 	}
-	defer func() { <-g.slots }()
-	fn()
+	defer func() { g.slots <- m }()
+	fn(m)
 	return nil
 }
 
 // verifySecret checks secret against a stored hash inside the gate.
 func (s *Service) verifySecret(ctx context.Context, encoded, secret string) (ok, rehash bool, err error) {
-	if gerr := s.HashGate.do(ctx, func() { ok, rehash, err = s.Hasher.Verify(encoded, secret) }); gerr != nil {
+	if gerr := s.HashGate.do(ctx, func(m *argon2id.Memory) { ok, rehash, err = s.Hasher.VerifyWith(m, encoded, secret) }); gerr != nil {
 		return false, false, gerr
 	}
 	return ok, rehash, err
@@ -73,7 +87,7 @@ func (s *Service) verifySecret(ctx context.Context, encoded, secret string) (ok,
 
 // hashSecretSlow hashes a new password or API-key secret inside the gate.
 func (s *Service) hashSecretSlow(ctx context.Context, secret string) (h string, err error) {
-	if gerr := s.HashGate.do(ctx, func() { h, err = s.Hasher.Hash(secret) }); gerr != nil {
+	if gerr := s.HashGate.do(ctx, func(m *argon2id.Memory) { h, err = s.Hasher.HashWith(m, secret) }); gerr != nil {
 		return "", gerr
 	}
 	return h, err

@@ -6,7 +6,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"runtime"
 	"strings"
 
 	"github.com/jwtgate/jwtgate/internal/argon2id"
@@ -34,40 +33,19 @@ type PasswordHasher struct {
 
 var b64 = base64.RawStdEncoding
 
-// hashMemory holds argon2id working memories between hashes, one per core
-// at most: a login reuses one instead of allocating (and the runtime
-// zeroing, collecting and returning to the OS) 19 MiB. The hash gate runs
-// one hash per core by default, so these are all a busy server needs; a
-// hash beyond them (a larger --hash-concurrency) computes in memory of its
-// own that the collector takes back. (A sync.Pool would bound nothing: it
-// keeps what is put back until collections, and a P's private slot is not
-// shared, so another P's hash allocates beside it.)
-var hashMemory = make(chan *argon2id.Memory, runtime.GOMAXPROCS(0))
-
-func idKey(secret, salt []byte, p Argon2Params, keyLen uint32) []byte {
-	var m *argon2id.Memory
-	select {
-	case m = <-hashMemory:
-	default:
-		m = new(argon2id.Memory)
-	}
-	defer func() {
-		select {
-		case hashMemory <- m:
-		default:
-		}
-	}()
-	return m.Key(secret, salt, p.Time, p.Memory, p.Threads, keyLen)
-}
-
 // Hash returns the PHC string of secret under h.Params with a fresh salt.
 func (h PasswordHasher) Hash(secret string) (string, error) {
+	return h.HashWith(new(argon2id.Memory), secret)
+}
+
+// HashWith is Hash computing in m, a working memory kept for reuse.
+func (h PasswordHasher) HashWith(m *argon2id.Memory, secret string) (string, error) {
 	p := h.Params
 	salt := make([]byte, p.SaltLen)
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := idKey([]byte(secret), salt, p, p.KeyLen)
+	key := m.Key([]byte(secret), salt, p.Time, p.Memory, p.Threads, p.KeyLen)
 	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s",
 		argon2id.Version, p.Memory, p.Time, p.Threads, b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
@@ -75,11 +53,20 @@ func (h PasswordHasher) Hash(secret string) (string, error) {
 // Verify reports whether secret matches the PHC string encoded, and whether
 // the hash is weaker than h.Params and should be replaced.
 func (h PasswordHasher) Verify(encoded, secret string) (ok, rehash bool, err error) {
+	return h.VerifyWith(new(argon2id.Memory), encoded, secret)
+}
+
+// VerifyWith is Verify computing in m, a working memory kept for reuse. A
+// stored hash with more memory than h.Params does not grow m for good.
+func (h PasswordHasher) VerifyWith(m *argon2id.Memory, encoded, secret string) (ok, rehash bool, err error) {
 	p, salt, key, err := parseArgon2(encoded)
 	if err != nil {
 		return false, false, err
 	}
-	got := idKey([]byte(secret), salt, p, uint32(len(key)))
+	got := m.Key([]byte(secret), salt, p.Time, p.Memory, p.Threads, uint32(len(key)))
+	if p.Memory > h.Params.Memory {
+		*m = argon2id.Memory{}
+	}
 	ok = subtle.ConstantTimeCompare(got, key) == 1
 	rehash = p.Memory < h.Params.Memory || p.Time < h.Params.Time || p.Threads < h.Params.Threads
 	return ok, rehash, nil
