@@ -3,7 +3,6 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
-	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -13,32 +12,7 @@ import (
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
-// benchDB is a store holding one user, key and token ("j").
-func benchDB(b *testing.B) (*sqlite.DB, *core.IssuedToken) {
-	ctx := context.Background()
-	db, err := sqlite.Open(ctx, filepath.Join(b.TempDir(), "b.db"))
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { db.Close() })
-	now := time.Now()
-	u := &core.User{Username: "a", PasswordHash: "x", Created: now}
-	if err := db.CreateUser(ctx, u, &core.Account{Name: "a", Credits: core.MaxCreditsLimit, Created: now}); err != nil {
-		b.Fatal(err)
-	}
-	k, err := core.NewSigningKey(core.AlgEdDSA, now)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := db.RotateSigningKey(ctx, k); err != nil {
-		b.Fatal(err)
-	}
-	tok := &core.IssuedToken{JTI: "j", Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.IssueToken(ctx, tok, &core.UsageEvent{Time: now, Method: "x", Outcome: "ok"}); err != nil {
-		b.Fatal(err)
-	}
-	return db, tok
-}
+var benchDB = sqlite.BenchDB
 
 func BenchmarkTokenByJTI(b *testing.B) {
 	db, _ := benchDB(b)

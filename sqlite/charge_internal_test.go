@@ -11,10 +11,9 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 )
 
-// BenchmarkChargeStatements is the statements of one charge (with a request
-// id, in its savepoint) without the commit: 200 charges per transaction. It
-// is the writer's cost per charge that no batching shares.
-func BenchmarkChargeStatements(b *testing.B) {
+// BenchDB is a store holding one user, signing key and token ("j"), for
+// benchmarks (the package's own and sqlite_test's).
+func BenchDB(b *testing.B) (*DB, *core.IssuedToken) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(b.TempDir(), "b.db"))
 	if err != nil {
@@ -37,14 +36,23 @@ func BenchmarkChargeStatements(b *testing.B) {
 	if err := db.IssueToken(ctx, tok, &core.UsageEvent{Time: now, Method: "x", Outcome: "ok"}); err != nil {
 		b.Fatal(err)
 	}
+	return db, tok
+}
+
+// BenchmarkChargeStatements is the statements of one charge (with a request
+// id, in its savepoint) without the commit: 200 charges per transaction. It
+// is the writer's cost per charge that no batching shares.
+func BenchmarkChargeStatements(b *testing.B) {
+	ctx := context.Background()
+	db, tok := BenchDB(b)
 	const perTx = 200
 	seq := 0
 	for b.Loop() {
 		err := db.write(ctx, func(w wtx) error {
 			for range perTx {
 				seq++
-				c := &core.ChargeRequest{JTI: tok.JTI, AccountID: u.AccountID, Credits: 1, RequestID: "r" + strconv.Itoa(seq),
-					Event: core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &u.AccountID}}
+				c := &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: 1, RequestID: "r" + strconv.Itoa(seq),
+					Event: core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &tok.AccountID}}
 				if _, err := w.exec(`SAVEPOINT job`); err != nil {
 					return err
 				}
