@@ -66,8 +66,9 @@ type IssuedToken struct {
 	Revoked        *time.Time // nil while the token is live
 
 	// The state, when read, of who the token was issued to.
-	UserDisabled  bool // the user has been disabled since
-	APIKeyRevoked bool // the API key it was issued for has been revoked since
+	UserDisabled   bool  // the user has been disabled since
+	APIKeyRevoked  bool  // the API key it was issued for has been revoked since
+	AccountCredits int64 // the account's balance
 }
 
 // Remaining returns the credits the token may still spend, nil when it has
@@ -214,7 +215,7 @@ type TokenStore interface {
 	// IssueToken records t and its usage event in one transaction.
 	IssueToken(ctx context.Context, t *IssuedToken, ev *UsageEvent) error
 	// TokenByJTI returns a token with its spend, revocation and the current
-	// state of its user and API key.
+	// state of its user, API key and account balance.
 	TokenByJTI(ctx context.Context, jti string) (*IssuedToken, error)
 	// ReplayCharge returns the stored outcome of a charge with this
 	// requestId, its method and credits, or ENOTFOUND.

@@ -53,11 +53,7 @@ func (s *Service) VerifyJWT(ctx context.Context, req *VerifyJWTRequest) (*TokenI
 	if err := checkUse(rec, method, req.ClientIP); err != nil {
 		return nil, err
 	}
-	a, err := s.Store.AccountByID(ctx, rec.AccountID)
-	if err != nil {
-		return nil, Internal(err)
-	}
-	return tokenInfo(claims, rec, a.Credits), nil
+	return tokenInfo(claims, rec, rec.AccountCredits), nil
 }
 
 // tokenInfo describes a token from its record; claims may be nil (a token

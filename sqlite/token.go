@@ -37,10 +37,12 @@ func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, er
 	// (BenchmarkTokenState).
 	err := db.queryRow(ctx, `SELECT t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
 		t.max_credits, t.client_ip, t.issued_at, t.expires_at, t.credits_spent, t.revoked_at,
-		u.disabled, k.revoked_at IS NOT NULL
+		u.disabled, k.revoked_at IS NOT NULL, a.credits
 		FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
+		JOIN accounts a ON a.id = t.account_id
 		WHERE t.jti = ?`, jti).Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
-		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked}, &t.UserDisabled, &t.APIKeyRevoked)
+		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked}, &t.UserDisabled, &t.APIKeyRevoked,
+		&t.AccountCredits)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, notFound("token %q", jti)
 	}

@@ -100,6 +100,7 @@ func Run(t *testing.T, open func(t *testing.T) core.Store) {
 		{"Charge/OK", testCharge},
 		{"ReplayCharge", testReplayCharge},
 		{"TokenByJTI/PrincipalState", testTokenPrincipalState},
+		{"TokenByJTI/AccountCredits", testTokenAccountCredits},
 		{"Charge/RefusedTokenLimit", testChargeRefusedTokenLimit},
 		{"Charge/RefusedBalance", testChargeRefusedBalance},
 		{"Charge/NoTokenLimit", testChargeNoTokenLimit},
@@ -984,6 +985,25 @@ func testTokenPrincipalState(t *testing.T, s core.Store) {
 	must(t, err)
 	if !got.APIKeyRevoked {
 		t.Fatal("TokenByJTI does not report the revocation of the token's API key")
+	}
+}
+
+// TokenByJTI reads the account's balance as it is now, with the token.
+func testTokenAccountCredits(t *testing.T, s core.Store) {
+	tok := chargeFixture(t, s, 100, nil)
+	got, err := s.TokenByJTI(t.Context(), tok.JTI)
+	must(t, err)
+	if got.AccountCredits != 100 {
+		t.Fatalf("AccountCredits = %d, want 100", got.AccountCredits)
+	}
+	_, err = s.AddCredits(t.Context(), tok.AccountID, 25)
+	must(t, err)
+	_, err = s.Charge(t.Context(), chargeReq(tok, "Address.Clean", 5, ""))
+	must(t, err)
+	got, err = s.TokenByJTI(t.Context(), tok.JTI)
+	must(t, err)
+	if got.AccountCredits != 120 {
+		t.Fatalf("after +25 and a charge of 5: AccountCredits = %d, want 120", got.AccountCredits)
 	}
 }
 
