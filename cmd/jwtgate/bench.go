@@ -300,21 +300,22 @@ func (b *benchRun) run(ctx context.Context, filter *regexp.Regexp) error {
 	// A baseline is measured twice, right before its first scenario and
 	// right after its last, and the two halves pooled: the machine's speed
 	// drifts (it is shared), and a ratio should compare like with like.
-	open := -1 // the row of the baseline whose scenarios are running
+	var open *scenario // the baseline whose scenarios are running
+	var openRow int    // and its row, filled in when it closes
 	var first measurement
 	closeBaseline := func() {
-		if open >= 0 {
-			s := all[slices.IndexFunc(all, func(s scenario) bool { return s.name == b.rows[open].name })]
-			b.rows[open] = b.row(s, first.merge(b.measure(ctx, s)))
+		if open != nil {
+			b.rows[openRow] = b.row(*open, first.merge(b.measure(ctx, *open)))
 		}
 	}
-	for _, s := range all {
+	for i := range all {
+		s := all[i]
 		if !wanted[s.name] {
 			continue
 		}
 		if s.baseline == "" {
 			closeBaseline()
-			open, first = len(b.rows), b.measure(ctx, s)
+			open, openRow, first = &all[i], len(b.rows), b.measure(ctx, s)
 			b.rows = append(b.rows, benchRow{name: s.name})
 			continue
 		}
