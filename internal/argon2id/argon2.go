@@ -6,7 +6,7 @@
 // keeps between hashes.
 //
 // It is golang.org/x/crypto/argon2 (the version in go.mod) restricted to
-// Argon2id, with one change: the hash memory (m KiB, 19 MiB at the OWASP
+// Argon2id, with two changes. First, the hash memory (m KiB, 19 MiB at the OWASP
 // level) comes from a [Memory] the caller reuses instead of a fresh
 // allocation per hash. A server verifying passwords all day otherwise
 // allocates, zeroes and garbage-collects 19 MiB per login, and the runtime
@@ -18,8 +18,8 @@
 // (the compression without XOR); upstream XORs into zeroed memory on every
 // pass, which gives the same result only on fresh memory.
 //
-// A second change is about sharing the processor. A hash is 8 segments
-// (4 slices × t passes) of a few milliseconds each; with one lane, the
+// Second, sharing the processor. A hash is 4 × t segments (8 at the OWASP
+// level) of a few milliseconds each; with one lane, the
 // segments run on the calling goroutine, which yields between them
 // (runtime.Gosched) instead of holding its P for the whole hash. The short
 // work of a server (reading a request, a database call, a reply) then runs
@@ -28,9 +28,8 @@
 // login load this took the server's CPU per login from 23 ms to 21 ms
 // (docs/PERFORMANCE.md). Upstream spawns a goroutine per segment.
 //
-// blamka_*.go,
-// blamka_amd64.s and blake2b.go are upstream's files, byte for byte but for
-// the package clause; TestUpstreamFiles checks that, and `go generate`
+// blamka_*.go, blamka_amd64.s and blake2b.go are upstream's files, byte for
+// byte but for the package clause; TestUpstreamFiles checks that, and `go generate`
 // copies them again after an x/crypto upgrade.
 package argon2id
 
