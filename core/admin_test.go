@@ -2,6 +2,7 @@ package core_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -13,7 +14,7 @@ import (
 func TestService_CreateUser(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		e := newBareEnv(t)
-		u, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "Bob.Smith_1@example-co", Password: "12345678", Credits: 7})
+		u, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "Bob.Smith_1@example-co", Password: "12345678", Credits: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -27,10 +28,10 @@ func TestService_CreateUser(t *testing.T) {
 		if err != nil || a.ID != u.AccountID || a.Credits != 7 {
 			t.Errorf("account = %+v, %v; want the user's own account with 7 credits", a, err)
 		}
-		if _, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: strings.Repeat("a", core.MaxNameLen), Password: "12345678"}); err != nil {
+		if _, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: strings.Repeat("a", core.MaxNameLen), Password: "12345678"}); err != nil {
 			t.Errorf("%d-character name: %v", core.MaxNameLen, err)
 		}
-		if _, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "unicodepw", Password: "пароль12"}); err != nil {
+		if _, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "unicodepw", Password: "пароль12"}); err != nil {
 			t.Errorf("8-rune non-ASCII password: %v", err)
 		}
 	})
@@ -60,7 +61,7 @@ func TestService_CreateUser(t *testing.T) {
 			t.Run(tc.name, func(t *testing.T) {
 				t.Parallel()
 				e := newEnv(t)
-				_, err := e.svc.CreateUser(e.ctx, tc.req)
+				_, err := e.svc.Admin.CreateUser(e.ctx, tc.req)
 				assertErr(t, err, core.EINVALID, tc.msg)
 				if n, _ := e.db.CountUsers(e.ctx); n != 1 {
 					t.Errorf("users = %d, want only alice", n)
@@ -72,12 +73,12 @@ func TestService_CreateUser(t *testing.T) {
 	t.Run("ErrDuplicate", func(t *testing.T) {
 		e := newEnv(t)
 		for _, name := range []string{testUser, "ALICE", "Alice"} {
-			_, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: name, Password: "12345678"})
+			_, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: name, Password: "12345678"})
 			assertErr(t, err, core.ECONFLICT)
 		}
 		// Also when joining an account, where no new account is created.
 		e.createUser("bob", testPassword, 1)
-		_, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "aLiCe", Password: "12345678", Account: "bob"})
+		_, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "aLiCe", Password: "12345678", Account: "bob"})
 		assertErr(t, err, core.ECONFLICT)
 		if n, _ := e.db.CountUsers(e.ctx); n != 2 {
 			t.Errorf("users = %d, want 2", n)
@@ -86,7 +87,7 @@ func TestService_CreateUser(t *testing.T) {
 
 	t.Run("JoinAccount", func(t *testing.T) {
 		e := newEnv(t)
-		u, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "bob", Password: "bobs password", Account: "ALICE"})
+		u, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "bob", Password: "bobs password", Account: "ALICE"})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,14 +105,14 @@ func TestService_CreateUser(t *testing.T) {
 
 	t.Run("ErrJoinUnknownAccount", func(t *testing.T) {
 		e := newEnv(t)
-		_, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "bob", Password: "12345678", Account: "nosuch"})
+		_, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "bob", Password: "12345678", Account: "nosuch"})
 		assertErr(t, err, core.ENOTFOUND)
 	})
 }
 
 func TestService_SetPassword(t *testing.T) {
 	e := newEnv(t)
-	if err := e.svc.SetPassword(e.ctx, "ALICE", "a brand new password"); err != nil {
+	if err := e.svc.Admin.SetPassword(e.ctx, "ALICE", "a brand new password"); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.getJWT(e.req())
@@ -120,14 +121,14 @@ func TestService_SetPassword(t *testing.T) {
 	r.Password = "a brand new password"
 	e.mustGetJWT(r)
 
-	assertErr(t, e.svc.SetPassword(e.ctx, testUser, "short"), core.EINVALID, "password")
-	assertErr(t, e.svc.SetPassword(e.ctx, "nosuch", "long enough password"), core.ENOTFOUND)
+	assertErr(t, e.svc.Admin.SetPassword(e.ctx, testUser, "short"), core.EINVALID, "password")
+	assertErr(t, e.svc.Admin.SetPassword(e.ctx, "nosuch", "long enough password"), core.ENOTFOUND)
 	e.mustGetJWT(r) // the refused changes left the password alone
 }
 
 func TestService_SetUserDisabled(t *testing.T) {
 	e := newEnv(t)
-	if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+	if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 		t.Fatal(err)
 	}
 	if u, _ := e.db.UserByName(e.ctx, testUser); !u.Disabled {
@@ -135,20 +136,20 @@ func TestService_SetUserDisabled(t *testing.T) {
 	}
 	_, err := e.getJWT(e.req())
 	assertErr(t, err, core.EFORBIDDEN)
-	if err := e.svc.SetUserDisabled(e.ctx, testUser, false); err != nil {
+	if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, false); err != nil {
 		t.Fatal(err)
 	}
 	e.mustGetJWT(e.req())
-	assertErr(t, e.svc.SetUserDisabled(e.ctx, "nosuch", true), core.ENOTFOUND)
+	assertErr(t, e.svc.Admin.SetUserDisabled(e.ctx, "nosuch", true), core.ENOTFOUND)
 }
 
 func TestService_CreateAPIKey(t *testing.T) {
 	e := newEnv(t)
-	key1, k1, err := e.svc.CreateAPIKey(e.ctx, "Alice")
+	key1, k1, err := e.svc.Admin.CreateAPIKey(e.ctx, "Alice")
 	if err != nil {
 		t.Fatal(err)
 	}
-	key2, k2, err := e.svc.CreateAPIKey(e.ctx, testUser)
+	key2, k2, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,34 +163,34 @@ func TestService_CreateAPIKey(t *testing.T) {
 	if !strings.HasPrefix(key1, "jg_"+k1.ID+"_") || len(k1.ID) != 16 {
 		t.Errorf("key %q / id %q: want jg_<16 hex>_<secret>", key1, k1.ID)
 	}
-	_, _, err = e.svc.CreateAPIKey(e.ctx, "nosuch")
+	_, _, err = e.svc.Admin.CreateAPIKey(e.ctx, "nosuch")
 	assertErr(t, err, core.ENOTFOUND)
 }
 
 func TestService_AddCredits(t *testing.T) {
 	e := newEnv(t)
-	bal, err := e.svc.AddCredits(e.ctx, "ALICE", 50)
+	bal, err := e.svc.Admin.AddCredits(e.ctx, "ALICE", 50)
 	if err != nil || bal != testCredits+50 {
 		t.Fatalf("AddCredits(+50) = %d, %v; want %d", bal, err, testCredits+50)
 	}
-	bal, err = e.svc.AddCredits(e.ctx, testUser, -100)
+	bal, err = e.svc.Admin.AddCredits(e.ctx, testUser, -100)
 	if err != nil || bal != testCredits-50 {
 		t.Fatalf("AddCredits(-100) = %d, %v; want %d", bal, err, testCredits-50)
 	}
-	_, err = e.svc.AddCredits(e.ctx, testUser, -(testCredits - 50 + 1))
+	_, err = e.svc.Admin.AddCredits(e.ctx, testUser, -(testCredits - 50 + 1))
 	assertErr(t, err, core.EINVALID, "below zero")
-	_, err = e.svc.AddCredits(e.ctx, testUser, core.MaxCreditsLimit+1)
+	_, err = e.svc.Admin.AddCredits(e.ctx, testUser, core.MaxCreditsLimit+1)
 	assertErr(t, err, core.EINVALID)
-	_, err = e.svc.AddCredits(e.ctx, testUser, -core.MaxCreditsLimit-1)
+	_, err = e.svc.Admin.AddCredits(e.ctx, testUser, -core.MaxCreditsLimit-1)
 	assertErr(t, err, core.EINVALID)
-	_, err = e.svc.AddCredits(e.ctx, "nosuch", 1)
+	_, err = e.svc.Admin.AddCredits(e.ctx, "nosuch", 1)
 	assertErr(t, err, core.ENOTFOUND)
 
 	a, _ := e.db.AccountByName(e.ctx, testUser)
 	if a.Credits != testCredits-50 {
 		t.Errorf("balance = %d after refused changes, want %d", a.Credits, testCredits-50)
 	}
-	bal, err = e.svc.AddCredits(e.ctx, testUser, -(testCredits - 50))
+	bal, err = e.svc.Admin.AddCredits(e.ctx, testUser, -(testCredits - 50))
 	if err != nil || bal != 0 {
 		t.Errorf("spending to exactly zero = %d, %v", bal, err)
 	}
@@ -198,7 +199,7 @@ func TestService_AddCredits(t *testing.T) {
 func TestService_Bootstrap(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		e := newBareEnv(t)
-		pw, err := e.svc.Bootstrap(e.ctx)
+		pw, err := e.svc.Admin.Bootstrap(e.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -216,7 +217,7 @@ func TestService_Bootstrap(t *testing.T) {
 			t.Errorf("CreditsRemaining = %d", res.CreditsRemaining)
 		}
 
-		pw2, err := e.svc.Bootstrap(e.ctx)
+		pw2, err := e.svc.Admin.Bootstrap(e.ctx)
 		if err != nil || pw2 != "" {
 			t.Errorf("second Bootstrap = %q, %v; want \"\", nil", pw2, err)
 		}
@@ -227,11 +228,11 @@ func TestService_Bootstrap(t *testing.T) {
 	})
 	t.Run("ExistingUsers", func(t *testing.T) {
 		e := newEnv(t)
-		pw, err := e.svc.Bootstrap(e.ctx)
+		pw, err := e.svc.Admin.Bootstrap(e.ctx)
 		if err != nil || pw != "" {
 			t.Errorf("Bootstrap with a user = %q, %v; want \"\", nil", pw, err)
 		}
-		if _, err := e.db.UserByName(e.ctx, core.BootstrapUser); core.ErrorCode(err) != core.ENOTFOUND {
+		if _, err := e.db.UserByName(e.ctx, core.BootstrapUser); !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("admin user created anyway: %v", err)
 		}
 	})
@@ -246,11 +247,11 @@ func (staleCount) CountUsers(context.Context) (int64, error) { return 0, nil }
 func TestService_Bootstrap_Race(t *testing.T) {
 	t.Run("LostRace", func(t *testing.T) {
 		e := newBareEnv(t)
-		if pw, err := e.svc.Bootstrap(e.ctx); err != nil || pw == "" {
+		if pw, err := e.svc.Admin.Bootstrap(e.ctx); err != nil || pw == "" {
 			t.Fatalf("first Bootstrap = %q, %v", pw, err)
 		}
-		e.svc.Store = staleCount{e.db}
-		pw, err := e.svc.Bootstrap(e.ctx)
+		e.svc.Admin.Users = staleCount{e.db}
+		pw, err := e.svc.Admin.Bootstrap(e.ctx)
 		if err != nil || pw != "" {
 			t.Errorf("Bootstrap that lost the race = %q, %v; want \"\", nil", pw, err)
 		}
@@ -265,7 +266,7 @@ func TestService_Bootstrap_Race(t *testing.T) {
 		)
 		for range 8 {
 			wg.Go(func() {
-				pw, err := e.svc.Bootstrap(e.ctx)
+				pw, err := e.svc.Admin.Bootstrap(e.ctx)
 				mu.Lock()
 				defer mu.Unlock()
 				if err != nil {

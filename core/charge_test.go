@@ -41,15 +41,12 @@ func TestService_ChargeJWT(t *testing.T) {
 		if got := e.chargeLines(); !slices.Equal(got, want) {
 			t.Errorf("ledger =\n%+v\nwant\n%+v", got, want)
 		}
-		rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows := e.usageReport()
 		// Methods sort (and group) case-insensitively.
 		wantRows := []core.UsageRow{
 			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: emailMethod, Calls: 1, Credits: 3},
 			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: "email.Send", Calls: 1, Credits: 2},
-			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: core.MethodGetJWT, Calls: 1},
+			{Day: "2030-01-02", Account: testUser, Application: testApp, Method: core.OpGetJWT.Method, Calls: 1},
 		}
 		if got := derefRows(rows); fmt.Sprint(got) != fmt.Sprint(wantRows) {
 			t.Errorf("usage =\n%+v\nwant\n%+v", got, wantRows)
@@ -94,9 +91,9 @@ func TestService_ChargeJWT(t *testing.T) {
 		acct := e.accountID(testUser)
 		want := []ledgerLine{
 			{acct, testApp, emailMethod, 3, core.OutcomeOK, c.ID},
-			{acct, testApp, emailMethod, 0, string(core.ENOCREDITS), c.ID},
+			{acct, testApp, emailMethod, 0, core.Outcome(core.ENOCREDITS), c.ID},
 			{acct, testApp, emailMethod, 2, core.OutcomeOK, c.ID},
-			{acct, testApp, emailMethod, 0, string(core.ENOCREDITS), c.ID},
+			{acct, testApp, emailMethod, 0, core.Outcome(core.ENOCREDITS), c.ID},
 		}
 		if got := e.chargeLines(); !slices.Equal(got, want) {
 			t.Errorf("ledger =\n%+v\nwant\n%+v", got, want)
@@ -106,7 +103,7 @@ func TestService_ChargeJWT(t *testing.T) {
 	t.Run("ErrAccountBalance", func(t *testing.T) {
 		e := newEnf(t)
 		tok, c := e.issue(nil) // the token could spend 10
-		if _, err := e.svc.AddCredits(e.ctx, testUser, 2-testCredits); err != nil {
+		if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, 2-testCredits); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.charge(tok, emailMethod, 3, boundIP, "")
@@ -118,7 +115,7 @@ func TestService_ChargeJWT(t *testing.T) {
 		if *res.TokenRemaining != 8 || res.CreditsRemaining != 0 {
 			t.Errorf("charge of the whole balance: token %d, balance %d", *res.TokenRemaining, res.CreditsRemaining)
 		}
-		if got := e.chargeLines(); len(got) != 2 || got[0].Outcome != string(core.ENOCREDITS) || got[0].Account != e.accountID(testUser) ||
+		if got := e.chargeLines(); len(got) != 2 || got[0].Outcome != core.Outcome(core.ENOCREDITS) || got[0].Account != e.accountID(testUser) ||
 			got[0].Application != testApp || got[1].Credits != 2 {
 			t.Errorf("ledger = %+v", got)
 		}
@@ -127,7 +124,7 @@ func TestService_ChargeJWT(t *testing.T) {
 	t.Run("ErrBothLimitsTokenFirst", func(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.issue(func(r *core.GetJWTRequest) { r.MaxCredits = ptr[int64](2) })
-		if _, err := e.svc.AddCredits(e.ctx, testUser, 1-testCredits); err != nil {
+		if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, 1-testCredits); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.charge(tok, emailMethod, 3, boundIP, "")
@@ -164,7 +161,7 @@ func TestService_ChargeJWT(t *testing.T) {
 			t.Errorf("balance %d, spent %d after refusals", b, spent)
 		}
 		for _, l := range e.chargeLines()[:5] {
-			if l.Outcome != string(core.EINVALID) || l.Credits != 0 || l.Method != emailMethod {
+			if l.Outcome != core.Outcome(core.EINVALID) || l.Credits != 0 || l.Method != emailMethod {
 				t.Errorf("ledger line of an invalid charge: %+v", l)
 			}
 		}
@@ -193,7 +190,7 @@ func TestService_ChargeJWT(t *testing.T) {
 		_, err := e.charge("", emailMethod, 1, "", "")
 		assertExact(t, err, core.EUNAUTHORIZED, msgRequired)
 		// Refusals before a token is identified are anonymous ledger lines.
-		if got := e.chargeLines(); len(got) != 1 || got[0] != (ledgerLine{Method: emailMethod, Outcome: string(core.EUNAUTHORIZED)}) {
+		if got := e.chargeLines(); len(got) != 1 || got[0] != (ledgerLine{Method: emailMethod, Outcome: core.Outcome(core.EUNAUTHORIZED)}) {
 			t.Errorf("ledger = %+v", got)
 		}
 	})
@@ -266,7 +263,7 @@ func TestService_ChargeJWT_Idempotent(t *testing.T) {
 		if spent := e.token(c.ID).CreditsSpent; spent != 0 {
 			t.Errorf("spent %d", spent)
 		}
-		if got := e.chargeLines(); len(got) != 1 || got[0].Outcome != string(core.ENOCREDITS) {
+		if got := e.chargeLines(); len(got) != 1 || got[0].Outcome != core.Outcome(core.ENOCREDITS) {
 			t.Errorf("ledger = %+v, want the one refusal", got)
 		}
 	})
@@ -279,8 +276,24 @@ func TestService_ChargeJWT_Idempotent(t *testing.T) {
 		assertExact(t, err, core.ECONFLICT, `requestId "r1" was already used for a charge of 2 credits for Email.IsValid`)
 		_, err = e.charge(tok, "Phone.Lookup", 2, "", "r1")
 		assertExact(t, err, core.ECONFLICT, `requestId "r1" was already used for a charge of 2 credits for Email.IsValid`)
+		// Methods match case-insensitively: the same method in another
+		// spelling with the same credits is a replay, not a conflict.
+		if res := e.mustCharge(tok, "email.isvalid", 2, "", "r1"); !res.Replayed {
+			t.Error("the same charge with the method in another case was not replayed")
+		}
 		if spent := e.token(c.ID).CreditsSpent; spent != 2 {
 			t.Errorf("spent %d, want 2", spent)
+		}
+		// Each conflict is a ledger line of the token's account charging
+		// nothing, under the method it asked for; the replay is none.
+		acct := e.accountID(testUser)
+		want := []ledgerLine{
+			{acct, testApp, emailMethod, 2, core.OutcomeOK, c.ID},
+			{acct, testApp, emailMethod, 0, core.Outcome(core.ECONFLICT), c.ID},
+			{acct, testApp, "Phone.Lookup", 0, core.Outcome(core.ECONFLICT), c.ID},
+		}
+		if got := e.chargeLines(); !slices.Equal(got, want) {
+			t.Errorf("ledger =\n%+v\nwant\n%+v", got, want)
 		}
 	})
 
@@ -331,7 +344,7 @@ func TestService_ChargeJWT_Concurrent(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnf(t)
 			tok, c := e.issue(func(r *core.GetJWTRequest) { r.MaxCredits = tc.limit })
-			if _, err := e.svc.AddCredits(e.ctx, testUser, tc.balance-testCredits); err != nil {
+			if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, tc.balance-testCredits); err != nil {
 				t.Fatal(err)
 			}
 			const n = 100
@@ -366,7 +379,7 @@ func TestService_ChargeJWT_Concurrent(t *testing.T) {
 				switch {
 				case l.Outcome == core.OutcomeOK && l.Credits == 1:
 					charges++
-				case l.Outcome == string(core.ENOCREDITS) && l.Credits == 0:
+				case l.Outcome == core.Outcome(core.ENOCREDITS) && l.Credits == 0:
 					refusals++
 				default:
 					t.Errorf("unexpected ledger line %+v", l)

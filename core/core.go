@@ -1,12 +1,18 @@
 // Package core is the protocol-neutral domain of jwtgate: accounts, users, API
-// keys, signing keys, token issuing and usage. It imports no transport and no
-// SQL package; adapters (jsonapi, soap, sqlite) translate to and from it.
+// keys, signing keys, tokens and usage, every rule about them, and the one
+// table of operations (ops.go) that every surface serves. It imports no
+// transport, no SQL and no token library: surfaces (jsonapi, soap) translate
+// to and from it, stores (sqlite) persist for it, and the token strategy
+// (token) signs and checks for it, through the ports in ports.go.
+//
+// It is split by use case, each a type with the store roles it needs:
+// Authenticator (every credential, in one place), KeyRing (signing keys,
+// token verification, JWKS), Issuer (GetJWT), Enforcer (VerifyJWT,
+// ChargeJWT, RevokeJWT), Accounts (a caller's credits and usage) and Admin
+// (the operator's writes and listings). New assembles them into a Service.
 package core
 
-import (
-	"context"
-	"time"
-)
+import "time"
 
 // Account holds a credit balance shared by its users and API keys.
 type Account struct {
@@ -91,27 +97,19 @@ type ServiceKey struct {
 	Revoked    *time.Time
 }
 
-// ChargeRequest asks the store to charge a token and its account atomically.
-type ChargeRequest struct {
-	JTI       string
-	AccountID int64
-	Credits   int64
-	RequestID string     // empty: not idempotent
-	Event     UsageEvent // the ledger line; the store sets Credits and Outcome
-}
+// Outcome is how a call ended, in the usage ledger: OutcomeOK or the Code
+// of its error.
+type Outcome string
 
-// ChargeOutcome is what a charge did. A refusal for lack of credits is an
-// outcome, not an error: it is committed (ledger line, idempotency record).
-type ChargeOutcome struct {
-	Charged        bool
-	Refusal        string // why not, when !Charged
-	TokenRemaining *int64 // nil: no token limit
-	Balance        int64
-	Replayed       bool // the outcome of an earlier call with the same requestId
-}
+const OutcomeOK Outcome = "ok"
 
-// Usage outcomes other than the error codes.
-const OutcomeOK = "ok"
+// OutcomeOf returns the outcome of a call that returned err.
+func OutcomeOf(err error) Outcome {
+	if err == nil {
+		return OutcomeOK
+	}
+	return Outcome(ErrorCode(err))
+}
 
 // UsageEvent is one line of the usage ledger.
 type UsageEvent struct {
@@ -121,15 +119,39 @@ type UsageEvent struct {
 	Application string
 	Method      string // Service.Method, e.g. UserAdmin.GetJWT
 	Credits     int64
-	Outcome     string // OutcomeOK or an error Code
+	Outcome     Outcome
 	ClientAddr  string
 	JTI         string
 }
 
-// UsageFilter selects ledger lines for a report; zero fields select all.
+// UsageFilter selects ledger lines; zero fields select all.
 type UsageFilter struct {
 	AccountID *int64
 	From, To  time.Time // [From, To)
+}
+
+// TokenFilter selects issued tokens; zero fields select all.
+type TokenFilter struct {
+	AccountID *int64
+	// LiveAt, when set, selects the tokens unexpired at that time and not
+	// revoked.
+	LiveAt time.Time
+}
+
+// Claims are what a jwtgate token says, whatever its encoding (the token
+// strategy's business).
+type Claims struct {
+	Issuer         string
+	Subject        string // the username
+	IssuedAt       time.Time
+	NotBefore      time.Time
+	ExpiresAt      time.Time
+	ID             string // jti
+	Account        string
+	AllowedMethods []string
+	MaxCredits     *int64
+	Application    string
+	ClientIP       string
 }
 
 // UsageRow is one line of a usage report, grouped by day, application and method.
@@ -147,92 +169,4 @@ type UsageRow struct {
 type UserInfo struct {
 	User
 	Account string
-}
-
-// Store persists jwtgate's state. Implementations return *Error with
-// ENOTFOUND or ECONFLICT where those apply and must be safe for concurrent use.
-type Store interface {
-	AccountStore
-	UserStore
-	APIKeyStore
-	ServiceKeyStore
-	SigningKeyStore
-	TokenStore
-	UsageStore
-}
-
-type AccountStore interface {
-	CreateAccount(ctx context.Context, a *Account) error
-	AccountByName(ctx context.Context, name string) (*Account, error)
-	AccountByID(ctx context.Context, id int64) (*Account, error)
-	ListAccounts(ctx context.Context) ([]*Account, error)
-	// AddCredits changes the balance by delta and returns the new balance; it
-	// refuses (EINVALID) a change that would take the balance below zero.
-	AddCredits(ctx context.Context, accountID, delta int64) (int64, error)
-}
-
-type UserStore interface {
-	// CreateUser inserts u, creating its account first when account is non-nil.
-	CreateUser(ctx context.Context, u *User, account *Account) error
-	UserByName(ctx context.Context, username string) (*User, error)
-	UserByID(ctx context.Context, id int64) (*User, error)
-	ListUsers(ctx context.Context) ([]*UserInfo, error)
-	SetPasswordHash(ctx context.Context, userID int64, hash string) error
-	SetUserDisabled(ctx context.Context, userID int64, disabled bool) error
-	CountUsers(ctx context.Context) (int64, error)
-}
-
-type APIKeyStore interface {
-	CreateAPIKey(ctx context.Context, k *APIKey) error
-	APIKeyByID(ctx context.Context, id string) (*APIKey, error)
-	ListAPIKeys(ctx context.Context, userID *int64) ([]*APIKey, error)
-	RevokeAPIKey(ctx context.Context, id string, at time.Time) error
-}
-
-type ServiceKeyStore interface {
-	// CreateServiceKey refuses (ECONFLICT) a name held by an active key.
-	CreateServiceKey(ctx context.Context, k *ServiceKey) error
-	ServiceKeyByID(ctx context.Context, id string) (*ServiceKey, error)
-	ListServiceKeys(ctx context.Context) ([]*ServiceKey, error)
-	// RevokeServiceKey revokes the active key with this id or name;
-	// revoking a revoked key is harmless.
-	RevokeServiceKey(ctx context.Context, idOrName string, at time.Time) error
-}
-
-type SigningKeyStore interface {
-	// RotateSigningKey retires the active key (if any) at k.Created and makes
-	// k the active key, atomically.
-	RotateSigningKey(ctx context.Context, k *SigningKey) error
-	ActiveSigningKey(ctx context.Context) (*SigningKey, error)
-	SigningKeyByKid(ctx context.Context, kid string) (*SigningKey, error)
-	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
-	// VerificationKeys returns the active key and every retired key that
-	// signed a token still unexpired at now.
-	VerificationKeys(ctx context.Context, now time.Time) ([]*SigningKey, error)
-}
-
-type TokenStore interface {
-	// IssueToken records t and its usage event in one transaction.
-	IssueToken(ctx context.Context, t *IssuedToken, ev *UsageEvent) error
-	// TokenByJTI returns a token with its spend, revocation and the current
-	// state of its user, API key and account balance.
-	TokenByJTI(ctx context.Context, jti string) (*IssuedToken, error)
-	// ReplayCharge returns the stored outcome of a charge with this
-	// requestId, its method and credits, or ENOTFOUND.
-	ReplayCharge(ctx context.Context, jti, requestID string) (*ChargeOutcome, string, int64, error)
-	// RevokeToken marks a token revoked; revoking twice keeps the first time.
-	RevokeToken(ctx context.Context, jti string, at time.Time) error
-	// Charge, in one transaction: replays the stored outcome of an earlier
-	// request with the same (JTI, RequestID), or refuses a token that has
-	// been revoked, whose user is disabled or whose API key is revoked
-	// (ErrTokenRevoked, ErrTokenUserDisabled, ErrTokenKeyRevoked), or charges
-	// the token and the account only if neither would overdraw; it writes
-	// the ledger line and, with a RequestID, the outcome. A replay with
-	// other credits or method is ECONFLICT.
-	Charge(ctx context.Context, c *ChargeRequest) (*ChargeOutcome, error)
-}
-
-type UsageStore interface {
-	RecordUsage(ctx context.Context, ev *UsageEvent) error
-	UsageReport(ctx context.Context, f UsageFilter) ([]*UsageRow, error)
 }

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/jwtgate/jwtgate/core"
@@ -14,46 +15,96 @@ const (
 	msgBearerAndLogin = "give either a bearer token or a username and password, not both"
 )
 
-func TestCredentials_Validate(t *testing.T) {
+const msgNoBearer = "GetJWT does not accept a bearer token (a token cannot mint tokens); send a username and password or an API key"
+
+// refusal is a refusal of credentials as Op.Admit words it.
+type refusal struct {
+	code  core.Code
+	msg   string
+	field string // Error.Field
+}
+
+var (
+	okCreds           = refusal{}
+	errKeyAndLogin    = refusal{core.EINVALID, msgKeyAndLogin, core.FieldAPIKey}
+	errKeyAndBearer   = refusal{core.EINVALID, msgKeyAndBearer, core.FieldAPIKey}
+	errBearerAndLogin = refusal{core.EINVALID, msgBearerAndLogin, ""}
+	errNoBearer       = refusal{core.EUNAUTHORIZED, msgNoBearer, ""}
+)
+
+// assertRefusal checks err against want: nil for okCreds, else its code,
+// its whole message and the field it names.
+func assertRefusal(t *testing.T, err error, want refusal) {
+	t.Helper()
+	if want == okCreds {
+		if err != nil {
+			t.Fatalf("err = %v, want nil", err)
+		}
+		return
+	}
+	assertExact(t, err, want.code, want.msg)
+	var ce *core.Error
+	if !errors.As(err, &ce) || ce.Field != want.field {
+		t.Errorf("Error.Field = %q, want %q (err: %#v)", fieldOf(err), want.field, err)
+	}
+}
+
+func fieldOf(err error) string {
+	var ce *core.Error
+	if errors.As(err, &ce) {
+		return ce.Field
+	}
+	return ""
+}
+
+// TestOp_Admit: the rules on how an account's credentials are given, in
+// their order: an API key on its own excludes a username and password; a
+// bearer token is refused by an operation that takes none (GetJWT), and
+// otherwise excludes the other kinds.
+func TestOp_Admit(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		c    core.Credentials
-		want string // "" for none
+		name   string
+		c      core.Credentials
+		bearer refusal // by an operation that takes a bearer token
+		getJWT refusal // by GetJWT, which takes none
 	}{
-		{"OK/None", core.Credentials{}, ""}, // authenticate's refusal, not this one
-		{"OK/Password", core.Credentials{Username: "alice", Password: "pw"}, ""},
-		{"OK/UsernameOnly", core.Credentials{Username: "alice"}, ""},
-		{"OK/KeyAsUsername", core.Credentials{Username: core.APIKeyUserPrefix + "jg_k"}, ""},
-		{"OK/Key", core.Credentials{APIKey: "jg_k"}, ""},
-		{"OK/Bearer", core.Credentials{Bearer: "tok"}, ""},
-		{"OK/ClientAddrIsNoCredential", core.Credentials{APIKey: "jg_k", ClientAddr: "203.0.113.7"}, ""},
-		{"ErrKeyAndUsername", core.Credentials{APIKey: "jg_k", Username: "alice"}, msgKeyAndLogin},
-		{"ErrKeyAndPassword", core.Credentials{APIKey: "jg_k", Password: "pw"}, msgKeyAndLogin},
-		{"ErrKeyAndLogin", core.Credentials{APIKey: "jg_k", Username: "alice", Password: "pw"}, msgKeyAndLogin},
-		{"ErrKeyAndKeyAsUsername", core.Credentials{APIKey: "jg_k", Username: core.APIKeyUserPrefix + "jg_k"}, msgKeyAndLogin},
-		{"ErrKeyAndBlankUsername", core.Credentials{APIKey: "jg_k", Username: " "}, msgKeyAndLogin},
-		{"ErrKeyAndBearer", core.Credentials{APIKey: "jg_k", Bearer: "tok"}, msgKeyAndBearer},
-		{"ErrKeyLoginAndBearer", core.Credentials{APIKey: "jg_k", Username: "alice", Password: "pw", Bearer: "tok"}, msgKeyAndLogin},
-		{"ErrBearerAndUsername", core.Credentials{Bearer: "tok", Username: "alice"}, msgBearerAndLogin},
-		{"ErrBearerAndPassword", core.Credentials{Bearer: "tok", Password: "pw"}, msgBearerAndLogin},
-		{"ErrBearerAndLogin", core.Credentials{Bearer: "tok", Username: "alice", Password: "pw"}, msgBearerAndLogin},
+		{"OK/None", core.Credentials{}, okCreds, okCreds}, // authenticate's refusal, not this one
+		{"OK/Password", core.Credentials{Username: "alice", Password: "pw"}, okCreds, okCreds},
+		{"OK/UsernameOnly", core.Credentials{Username: "alice"}, okCreds, okCreds},
+		{"OK/PasswordOnly", core.Credentials{Password: "pw"}, okCreds, okCreds},
+		{"OK/KeyAsUsername", core.Credentials{Username: core.APIKeyUserPrefix + "jg_k"}, okCreds, okCreds},
+		{"OK/Key", core.Credentials{APIKey: "jg_k"}, okCreds, okCreds},
+		{"OK/Bearer", core.Credentials{Bearer: "tok"}, okCreds, errNoBearer},
+		{"OK/ClientAddrIsNoCredential", core.Credentials{APIKey: "jg_k", ClientAddr: "203.0.113.7"}, okCreds, okCreds},
+		{"ErrKeyAndUsername", core.Credentials{APIKey: "jg_k", Username: "alice"}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrKeyAndPassword", core.Credentials{APIKey: "jg_k", Password: "pw"}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrKeyAndLogin", core.Credentials{APIKey: "jg_k", Username: "alice", Password: "pw"}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrKeyAndKeyAsUsername", core.Credentials{APIKey: "jg_k", Username: core.APIKeyUserPrefix + "jg_k"}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrKeyAndBlankUsername", core.Credentials{APIKey: "jg_k", Username: " "}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrKeyAndBearer", core.Credentials{APIKey: "jg_k", Bearer: "tok"}, errKeyAndBearer, errNoBearer},
+		{"ErrKeyLoginAndBearer", core.Credentials{APIKey: "jg_k", Username: "alice", Password: "pw", Bearer: "tok"}, errKeyAndLogin, errKeyAndLogin},
+		{"ErrBearerAndUsername", core.Credentials{Bearer: "tok", Username: "alice"}, errBearerAndLogin, errNoBearer},
+		{"ErrBearerAndPassword", core.Credentials{Bearer: "tok", Password: "pw"}, errBearerAndLogin, errNoBearer},
+		{"ErrBearerAndLogin", core.Credentials{Bearer: "tok", Username: "alice", Password: "pw"}, errBearerAndLogin, errNoBearer},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := tc.c.Validate()
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("Validate() = %v, want nil", err)
+			for _, op := range core.Ops() {
+				if !op.Accepts(core.CredPassword) {
+					continue // it takes no account's credentials
 				}
-				return
+				want := tc.getJWT
+				if op.Accepts(core.CredBearer) {
+					want = tc.bearer
+				}
+				t.Run(op.Name, func(t *testing.T) { assertRefusal(t, op.Admit(tc.c), want) })
 			}
-			assertExact(t, err, core.EINVALID, tc.want)
 		})
 	}
 }
 
 // TestService_CredentialsOneWay: every operation that authenticates an
-// account applies Credentials.Validate itself, before any credential is
-// checked, whatever the transport did.
+// account applies its Op's Admit itself, before any credential is checked,
+// whatever the surface did.
 func TestService_CredentialsOneWay(t *testing.T) {
 	// Each combination joins a genuine API key to a genuine password or
 	// token: taking either one alone would succeed.
@@ -83,17 +134,29 @@ func TestService_CredentialsOneWay(t *testing.T) {
 		return c
 	}
 	for _, tc := range combos {
-		if tc.with.bearer {
-			continue // GetJWT takes no bearer token: the transports refuse it
-		}
 		t.Run("GetJWT/"+tc.name, func(t *testing.T) {
 			e := newEnf(t)
 			c := build(e, tc.with)
+			lines, tokens := len(e.ledger()), e.countTokens() // the bearer token's
 			r := e.req()
-			r.Username, r.Password, r.APIKey = c.Username, c.Password, c.APIKey
+			r.Credentials = c
 			_, err := e.getJWT(r)
-			assertExact(t, err, core.EINVALID, tc.want)
-			e.assertRefused(core.EINVALID)
+			// GetJWT takes no bearer token: given with an API key, that is
+			// the refusal, unless the key already excludes a login.
+			want := refusal{core.EINVALID, tc.want, core.FieldAPIKey}
+			if tc.with.bearer && !tc.with.username && !tc.with.password {
+				want = errNoBearer
+			}
+			assertRefusal(t, err, want)
+			// One failed line, attributed to no account (credentials given
+			// more than one way name nobody), and no token.
+			got := e.ledger()
+			if len(got) != lines+1 || got[lines] != (ledgerLine{Method: core.OpGetJWT.Method, Outcome: core.Outcome(want.code)}) {
+				t.Errorf("ledger after the refusal = %+v", got[min(lines, len(got)):])
+			}
+			if n := e.countTokens(); n != tokens {
+				t.Errorf("tokens %d -> %d after a refused call", tokens, n)
+			}
 		})
 	}
 	ops := []struct {
@@ -101,16 +164,16 @@ func TestService_CredentialsOneWay(t *testing.T) {
 		call func(e *enf, c core.Credentials) error
 	}{
 		{"GetCreditsRemaining", func(e *enf, c core.Credentials) error {
-			_, err := e.svc.GetCreditsRemaining(e.ctx, c)
+			_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, c)
 			return err
 		}},
 		{"GetUsage", func(e *enf, c core.Credentials) error {
-			_, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: c})
+			_, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: c})
 			return err
 		}},
 		{"RevokeJWT", func(e *enf, c core.Credentials) error {
 			tok, claims := e.open()
-			_, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: c, JTI: claims.ID})
+			_, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: c, JTI: claims.ID})
 			e.assertLive(tok)
 			return err
 		}},
@@ -119,7 +182,7 @@ func TestService_CredentialsOneWay(t *testing.T) {
 		for _, tc := range combos {
 			t.Run(op.name+"/"+tc.name, func(t *testing.T) {
 				e := newEnf(t)
-				assertExact(t, op.call(e, build(e, tc.with)), core.EINVALID, tc.want)
+				assertRefusal(t, op.call(e, build(e, tc.with)), refusal{core.EINVALID, tc.want, core.FieldAPIKey})
 			})
 		}
 	}
@@ -128,7 +191,7 @@ func TestService_CredentialsOneWay(t *testing.T) {
 
 	t.Run("GetJWT/OK/Key", func(t *testing.T) {
 		e := newEnf(t)
-		key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +205,7 @@ func TestService_CredentialsOneWay(t *testing.T) {
 
 	t.Run("GetJWT/ErrWrongKey", func(t *testing.T) {
 		e := newEnf(t)
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -151,4 +214,48 @@ func TestService_CredentialsOneWay(t *testing.T) {
 		_, err = e.getJWT(r)
 		assertExact(t, err, core.EUNAUTHORIZED, "invalid API key")
 	})
+}
+
+// TestService_CredentialsBeforeFields: each operation that takes an
+// account's credentials refuses credentials given more than one way (or a
+// bearer token it takes none of) before it looks at any other field, so
+// that every surface reports the same refusal first.
+func TestService_CredentialsBeforeFields(t *testing.T) {
+	e := newEnf(t)
+	keyAndLogin := core.Credentials{APIKey: "jg_k", Username: testUser, Password: testPassword, ClientAddr: testAddr}
+	keyAndBearer := core.Credentials{APIKey: "jg_k", Bearer: "tok", ClientAddr: testAddr}
+	bearerAndLogin := core.Credentials{Bearer: "tok", Username: testUser, ClientAddr: testAddr}
+	for _, tc := range []struct {
+		name string
+		call func() error
+		want refusal
+	}{
+		{"GetJWT/BadFields", func() error {
+			_, err := e.getJWT(&core.GetJWTRequest{Credentials: keyAndLogin, ExpiresAt: "soon", ClientIP: "localhost",
+				MaxCredits: ptr[int64](0), Options: []core.Option{{Name: "Colour"}}})
+			return err
+		}, errKeyAndLogin},
+		{"GetJWT/BearerWithBadFields", func() error {
+			_, err := e.getJWT(&core.GetJWTRequest{Credentials: core.Credentials{Bearer: "tok"}, ExpiresAt: "soon"})
+			return err
+		}, errNoBearer},
+		{"RevokeJWT/NothingNamed", func() error {
+			_, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: keyAndLogin})
+			return err
+		}, errKeyAndLogin},
+		{"RevokeJWT/BearerAndLoginNothingNamed", func() error {
+			_, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: bearerAndLogin})
+			return err
+		}, errBearerAndLogin},
+		{"GetUsage/BadRange", func() error {
+			_, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: keyAndBearer, From: "yesterday", To: "never"})
+			return err
+		}, errKeyAndBearer},
+		{"GetCreditsRemaining", func() error {
+			_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, bearerAndLogin)
+			return err
+		}, errBearerAndLogin},
+	} {
+		t.Run(tc.name, func(t *testing.T) { assertRefusal(t, tc.call(), tc.want) })
+	}
 }

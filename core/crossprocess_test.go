@@ -23,8 +23,9 @@ func TestService_StateChangedByAnotherProcess(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	admin := testenv.NewService(db)
-	admin.Hasher, admin.Now = e.svc.Hasher, e.clock
+	cfg := testenv.Config(db)
+	cfg.Hasher, cfg.Now = e.svc.Authenticator.Hasher, e.clock
+	admin := core.New(cfg)
 
 	e.createUser("bob", testPassword, 100)
 	apiKey, k := testenv.CreateAPIKey(t, e.svc, testUser)
@@ -42,18 +43,18 @@ func TestService_StateChangedByAnotherProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 		e.mustCharge(tok, emailMethod, 1, "", "")
-		if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr}); err != nil {
+		if _, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr}); err != nil {
 			t.Fatal(err)
 		}
 	}
 
-	if _, err := admin.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: revoked}); err != nil {
+	if _, err := admin.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: revoked}); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.SetUserDisabled(e.ctx, "bob", true); err != nil {
+	if err := admin.Admin.SetUserDisabled(e.ctx, "bob", true); err != nil {
 		t.Fatal(err)
 	}
-	if err := admin.RevokeAPIKey(e.ctx, k.ID); err != nil {
+	if err := admin.Admin.RevokeAPIKey(e.ctx, k.ID); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {
@@ -69,7 +70,7 @@ func TestService_StateChangedByAnotherProcess(t *testing.T) {
 		assertExact(t, err, tc.code, tc.msg)
 		_, err = e.charge(tc.tok, emailMethod, 1, "", "")
 		assertExact(t, err, tc.code, tc.msg)
-		_, err = e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tc.tok, ClientAddr: testAddr})
+		_, err = e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tc.tok, ClientAddr: testAddr})
 		if core.ErrorCode(err) == "" {
 			t.Errorf("GetCreditsRemaining with a bearer token refused elsewhere: accepted")
 		}
@@ -86,7 +87,7 @@ func TestService_StateChangedByAnotherProcess(t *testing.T) {
 
 	// The service key: revoked elsewhere, refused once the server's cache of
 	// it has lapsed.
-	if err := admin.RevokeServiceKey(e.ctx, "billing"); err != nil {
+	if err := admin.Admin.RevokeServiceKey(e.ctx, "billing"); err != nil {
 		t.Fatal(err)
 	}
 	e.advance(2*time.Second + time.Millisecond)

@@ -1,7 +1,6 @@
 package core_test
 
 import (
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -10,6 +9,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // Fixtures of the enforcement tests: a token bound to boundIP, limited to the
@@ -26,14 +26,14 @@ type enf struct {
 	key string // the service key
 }
 
-func newEnf(t *testing.T) *enf {
+func newEnf(t *testing.T, configure ...func(*core.Config)) *enf {
 	t.Helper()
-	e := newEnv(t)
+	e := newEnv(t, configure...)
 	return &enf{env: e, key: testenv.CreateServiceKey(t, e.svc, "billing")}
 }
 
 // issue returns a token for testUser limited as the fixtures say, after mod.
-func (e *enf) issue(mod func(*core.GetJWTRequest)) (string, *core.Claims) {
+func (e *enf) issue(mod func(*core.GetJWTRequest)) (string, *token.Claims) {
 	e.t.Helper()
 	r := e.req()
 	r.AllowedMethods = []string{"Email"}
@@ -49,7 +49,7 @@ func (e *enf) issue(mod func(*core.GetJWTRequest)) (string, *core.Claims) {
 
 // open issues a token with no limits of use: any method, any address, no
 // credit limit of its own.
-func (e *enf) open() (string, *core.Claims) {
+func (e *enf) open() (string, *token.Claims) {
 	e.t.Helper()
 	return e.issue(func(r *core.GetJWTRequest) {
 		r.AllowedMethods, r.ClientIP, r.MaxCredits = nil, "", nil
@@ -57,11 +57,11 @@ func (e *enf) open() (string, *core.Claims) {
 }
 
 func (e *enf) verify(tok, method, ip string) (*core.TokenInfo, error) {
-	return e.svc.VerifyJWT(e.ctx, &core.VerifyJWTRequest{ServiceKey: e.key, JWT: tok, Method: method, ClientIP: ip})
+	return e.svc.Enforcer.VerifyJWT(e.ctx, &core.VerifyJWTRequest{ServiceKey: e.key, JWT: tok, Method: method, ClientIP: ip})
 }
 
 func (e *enf) charge(tok, method string, credits int64, ip, requestID string) (*core.ChargeResult, error) {
-	return e.svc.ChargeJWT(e.ctx, &core.ChargeJWTRequest{
+	return e.svc.Enforcer.ChargeJWT(e.ctx, &core.ChargeJWTRequest{
 		ServiceKey: e.key, JWT: tok, Method: method, Credits: credits, ClientIP: ip, RequestID: requestID, ClientAddr: testAddr,
 	})
 }
@@ -107,47 +107,36 @@ func (e *env) activeKey() *core.SigningKey {
 
 // resign signs a copy of c, changed by mod, with the store's active key:
 // a token only this service could have made.
-func (e *env) resign(c *core.Claims, mod func(*core.Claims)) string {
+func (e *env) resign(c *token.Claims, mod func(*token.Claims)) string {
 	e.t.Helper()
 	cp := *c
 	mod(&cp)
-	tok, err := e.activeKey().Sign(&cp)
+	tok, err := token.SignClaims(e.activeKey(), &cp)
 	if err != nil {
-		e.t.Fatalf("Sign: %v", err)
+		e.t.Fatalf("SignClaims: %v", err)
 	}
 	return tok
 }
 
-// ledgerLine is one row of the usage ledger, read directly.
+// ledgerLine is one line of the usage ledger, as the store lists it.
 type ledgerLine struct {
 	Account     int64 // 0: no account
 	Application string
 	Method      string
 	Credits     int64
-	Outcome     string
+	Outcome     core.Outcome
 	JTI         string
 }
 
 func (e *env) ledger() []ledgerLine {
 	e.t.Helper()
-	rows, err := e.raw.QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, jti FROM usage ORDER BY id`)
-	if err != nil {
-		e.t.Fatalf("query usage: %v", err)
-	}
-	defer rows.Close()
 	var out []ledgerLine
-	for rows.Next() {
-		var l ledgerLine
-		var acct sql.NullInt64
-		var jti sql.NullString
-		if err := rows.Scan(&acct, &l.Application, &l.Method, &l.Credits, &l.Outcome, &jti); err != nil {
-			e.t.Fatalf("scan usage: %v", err)
+	for _, ev := range testenv.UsageLines(e.t, e.db) {
+		l := ledgerLine{Application: ev.Application, Method: ev.Method, Credits: ev.Credits, Outcome: ev.Outcome, JTI: ev.JTI}
+		if ev.AccountID != nil {
+			l.Account = *ev.AccountID
 		}
-		l.Account, l.JTI = acct.Int64, jti.String
 		out = append(out, l)
-	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatalf("usage rows: %v", err)
 	}
 	return out
 }
@@ -157,7 +146,7 @@ func (e *env) chargeLines() []ledgerLine {
 	e.t.Helper()
 	var out []ledgerLine
 	for _, l := range e.ledger() {
-		if l.Method != core.MethodGetJWT {
+		if l.Method != core.OpGetJWT.Method {
 			out = append(out, l)
 		}
 	}
@@ -200,4 +189,4 @@ func setSegment(t *testing.T, tok string, i int, v any) string {
 }
 
 // expiry returns the exp of a token's claims.
-func expiry(c *core.Claims) time.Time { return c.ExpiresAt.Time }
+func expiry(c *token.Claims) time.Time { return c.ExpiresAt.Time }

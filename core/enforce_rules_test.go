@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -13,14 +14,14 @@ func TestService_TokenPrincipalState(t *testing.T) {
 	t.Run("ErrUserDisabled", func(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.open()
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.verify(tok, emailMethod, "")
 		assertExact(t, err, core.EFORBIDDEN, "token's user has been disabled")
 		_, err = e.charge(tok, emailMethod, 1, "", "")
 		assertExact(t, err, core.EFORBIDDEN, "token's user has been disabled")
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, false); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, false); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.verify(tok, emailMethod, ""); err != nil {
@@ -29,7 +30,7 @@ func TestService_TokenPrincipalState(t *testing.T) {
 	})
 	t.Run("ErrAPIKeyRevoked", func(t *testing.T) {
 		e := newEnf(t)
-		key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +38,7 @@ func TestService_TokenPrincipalState(t *testing.T) {
 		r.Username, r.Password = core.APIKeyUserPrefix+key, ""
 		res, _ := e.mustGetJWT(r)
 		byPassword, _ := e.open()
-		if err := e.svc.RevokeAPIKey(e.ctx, k.ID); err != nil {
+		if err := e.svc.Admin.RevokeAPIKey(e.ctx, k.ID); err != nil {
 			t.Fatal(err)
 		}
 		_, err = e.charge(res.JWT, emailMethod, 1, "", "")
@@ -56,7 +57,7 @@ func TestService_ChargeJWT_ExpiredAttributed(t *testing.T) {
 	_, err := e.charge(tok, emailMethod, 1, "", "")
 	assertExact(t, err, core.EUNAUTHORIZED, "token has expired")
 	lines := e.chargeLines()
-	if len(lines) != 1 || lines[0].JTI != c.ID || lines[0].Application != testApp || lines[0].Outcome != string(core.EUNAUTHORIZED) {
+	if len(lines) != 1 || lines[0].JTI != c.ID || lines[0].Application != testApp || lines[0].Outcome != core.Outcome(core.EUNAUTHORIZED) {
 		t.Fatalf("ledger = %+v; want one unauthorized line attributed to %s", lines, c.ID)
 	}
 }
@@ -65,9 +66,9 @@ func TestService_ChargeJWT_ExpiredAttributed(t *testing.T) {
 // revoked or has expired, and charges nothing.
 func TestService_ChargeJWT_ReplayAfterRevoke(t *testing.T) {
 	e := newEnf(t)
-	tok, _ := e.open()
+	tok, c := e.open()
 	first := e.mustCharge(tok, emailMethod, 2, "", "order-1")
-	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+	if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 		t.Fatal(err)
 	}
 	again, err := e.charge(tok, emailMethod, 2, "", "order-1")
@@ -82,13 +83,24 @@ func TestService_ChargeJWT_ReplayAfterRevoke(t *testing.T) {
 	assertErr(t, err, core.ECONFLICT, "already used")
 	_, err = e.charge(tok, emailMethod, 2, "", "order-2")
 	assertExact(t, err, core.EUNAUTHORIZED, "token has expired")
-	if bal, _ := e.svc.AddCredits(e.ctx, testUser, 0); bal != testCredits-2 {
+	if bal, _ := e.svc.Admin.AddCredits(e.ctx, testUser, 0); bal != testCredits-2 {
 		t.Fatalf("balance = %d, want %d: a replay must charge nothing", bal, testCredits-2)
+	}
+	// Replays write no ledger line; the conflict on a dead token does, as
+	// on a live one, and so does the refusal of a new charge.
+	acct := e.accountID(testUser)
+	want := []ledgerLine{
+		{acct, testApp, emailMethod, 2, core.OutcomeOK, c.ID},
+		{acct, testApp, emailMethod, 0, core.Outcome(core.ECONFLICT), c.ID},
+		{acct, testApp, emailMethod, 0, core.Outcome(core.EUNAUTHORIZED), c.ID},
+	}
+	if got := e.chargeLines(); !slices.Equal(got, want) {
+		t.Errorf("ledger =\n%+v\nwant\n%+v", got, want)
 	}
 }
 
 func TestService_CreateServiceKey_ErrPrefixName(t *testing.T) {
 	e := newEnf(t)
-	_, _, err := e.svc.CreateServiceKey(e.ctx, "jgs_billing")
+	_, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "jgs_billing")
 	assertExact(t, err, core.EINVALID, `service key name may not start with "jgs_"`)
 }

@@ -6,7 +6,6 @@ import (
 	"crypto/ed25519"
 	"crypto/elliptic"
 	"crypto/rsa"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,7 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // Test fixtures. t0 has a fractional second on purpose: iat/nbf must be
@@ -33,29 +33,29 @@ const (
 	testAddr     = "203.0.113.7"
 )
 
-// env is a Service on a real SQLite file with an injected clock.
+// env is a Service on a real SQLite file with an injected clock. Tests
+// read what the Service wrote through the store, never through SQL.
 type env struct {
 	t   *testing.T
 	ctx context.Context
 	svc *core.Service
 	db  *sqlite.DB
 	clk *testenv.Clock
-	raw *sql.DB // a second, independent connection to the store's file
 }
 
-// newBareEnv returns an env with a signing key and no user.
-func newBareEnv(t *testing.T) *env {
+// newBareEnv returns an env with a signing key and no user; configure
+// changes the Service's Config after the env's clock is set.
+func newBareEnv(t *testing.T, configure ...func(*core.Config)) *env {
 	t.Helper()
 	e := &env{t: t, ctx: t.Context(), clk: testenv.NewClock(t0)}
-	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Now = e.clk.Now })
-	e.raw = testenv.RawDB(t, e.db)
+	e.svc, e.db = testenv.New(t, append([]func(*core.Config){func(c *core.Config) { c.Now = e.clk.Now }}, configure...)...)
 	return e
 }
 
 // newEnv returns an env with user testUser holding testCredits.
-func newEnv(t *testing.T) *env {
+func newEnv(t *testing.T, configure ...func(*core.Config)) *env {
 	t.Helper()
-	e := newBareEnv(t)
+	e := newBareEnv(t, configure...)
 	e.createUser(testUser, testPassword, testCredits)
 	return e
 }
@@ -71,10 +71,8 @@ func (e *env) createUser(name, password string, credits int64) *core.User {
 // req returns a valid GetJWT request for testUser, expiring in an hour.
 func (e *env) req() *core.GetJWTRequest {
 	return &core.GetJWTRequest{
-		Username:   testUser,
-		Password:   testPassword,
-		ExpiresAt:  fmtExpires(e.clock().Add(time.Hour)),
-		ClientAddr: testAddr,
+		Credentials: core.Credentials{Username: testUser, Password: testPassword, ClientAddr: testAddr},
+		ExpiresAt:   fmtExpires(e.clock().Add(time.Hour)),
 	}
 }
 
@@ -82,11 +80,11 @@ func (e *env) req() *core.GetJWTRequest {
 func fmtExpires(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0000000Z") }
 
 func (e *env) getJWT(r *core.GetJWTRequest) (*core.GetJWTResult, error) {
-	return e.svc.GetJWT(e.ctx, r)
+	return e.svc.Issuer.GetJWT(e.ctx, r)
 }
 
 // mustGetJWT issues a token and returns it with its strictly verified claims.
-func (e *env) mustGetJWT(r *core.GetJWTRequest) (*core.GetJWTResult, *core.Claims) {
+func (e *env) mustGetJWT(r *core.GetJWTRequest) (*core.GetJWTResult, *token.Claims) {
 	e.t.Helper()
 	res, err := e.getJWT(r)
 	if err != nil {
@@ -95,40 +93,36 @@ func (e *env) mustGetJWT(r *core.GetJWTRequest) (*core.GetJWTResult, *core.Claim
 	return res, e.parse(res.JWT)
 }
 
+// countTokens counts the issued tokens the store holds.
 func (e *env) countTokens() int {
 	e.t.Helper()
-	return testenv.Count(e.t, e.raw, `SELECT count(*) FROM tokens`)
+	return len(testenv.Tokens(e.t, e.db))
 }
 
-// outcomes returns the outcome column of the usage ledger, oldest first.
+// outcomes returns the outcomes of the usage ledger's lines, oldest first.
 func (e *env) outcomes() []string {
 	e.t.Helper()
-	rows, err := e.raw.QueryContext(e.ctx, `SELECT outcome FROM usage ORDER BY id`)
-	if err != nil {
-		e.t.Fatalf("query usage: %v", err)
-	}
-	defer rows.Close()
 	var out []string
-	for rows.Next() {
-		var s string
-		if err := rows.Scan(&s); err != nil {
-			e.t.Fatalf("scan usage: %v", err)
-		}
-		out = append(out, s)
-	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatalf("usage rows: %v", err)
+	for _, l := range testenv.UsageLines(e.t, e.db) {
+		out = append(out, string(l.Outcome))
 	}
 	return out
+}
+
+// usageReport returns the operator's usage report of every account.
+func (e *env) usageReport() []*core.UsageRow {
+	e.t.Helper()
+	rows, err := e.svc.Admin.UsageReport(e.ctx, core.UsageQuery{})
+	if err != nil {
+		e.t.Fatalf("UsageReport: %v", err)
+	}
+	return rows
 }
 
 // usageTotals sums every row of the usage report.
 func (e *env) usageTotals() (calls, failures, credits int64) {
 	e.t.Helper()
-	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-	if err != nil {
-		e.t.Fatalf("Usage: %v", err)
-	}
+	rows := e.usageReport()
 	for _, r := range rows {
 		calls += r.Calls
 		failures += r.Failures
@@ -172,7 +166,7 @@ func assertErr(t *testing.T, err error, code core.Code, want ...string) {
 // parse verifies tok strictly: the algorithm must be the key's, expiry and
 // issuer are required, time is the env's clock. Public keys come from JWKS;
 // an HS256 secret (never published) from the store.
-func (e *env) parse(tok string) *core.Claims {
+func (e *env) parse(tok string) *token.Claims {
 	e.t.Helper()
 	c, err := e.tryParse(tok)
 	if err != nil {
@@ -181,7 +175,7 @@ func (e *env) parse(tok string) *core.Claims {
 	return c
 }
 
-func (e *env) tryParse(tok string) (*core.Claims, error) {
+func (e *env) tryParse(tok string) (*token.Claims, error) {
 	alg, _ := tokenHeader(e.t, tok)
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{alg}),
@@ -190,7 +184,7 @@ func (e *env) tryParse(tok string) (*core.Claims, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(e.clock),
 	)
-	c := &core.Claims{}
+	c := &token.Claims{}
 	_, err := p.ParseWithClaims(tok, c, e.keyFunc)
 	return c, err
 }
@@ -208,7 +202,7 @@ func (e *env) keyFunc(tok *jwt.Token) (any, error) {
 		}
 		return k.Private, nil
 	}
-	set, err := e.svc.JWKS(e.ctx)
+	set, err := e.svc.KeyRing.JWKS(e.ctx)
 	if err != nil {
 		return nil, err
 	}

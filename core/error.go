@@ -32,9 +32,16 @@ func Codes() []Code {
 type Error struct {
 	Code       Code
 	Message    string
-	RetryAfter time.Duration // set with ETHROTTLED
-	Err        error
+	RetryAfter time.Duration // set with ETHROTTLED and EBUSY
+	// Field is the request input the error is about, in core's names, when
+	// the message alone does not say it; a surface that names its fields
+	// in messages may put its own name first.
+	Field string
+	Err   error
 }
+
+// Inputs an Error may name in Field.
+const FieldAPIKey = "APIKey" // an API key given on its own (the JSON surfaces' ?key=)
 
 func (e *Error) Error() string {
 	if e.Err != nil {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // Fuzz targets of core. Their seed corpora are the f.Add calls below and
@@ -401,7 +402,7 @@ func FuzzVerifyJWT(f *testing.F) {
 	f.Add("a.b.c")
 	f.Add("eyJhbGciOiJub25lIn0.e30.")
 	f.Fuzz(func(t *testing.T, tok string) {
-		info, err := fx.svc.VerifyJWT(fx.ctx, &core.VerifyJWTRequest{ServiceKey: fx.serviceKey, JWT: tok, Method: "Email.IsValid"})
+		info, err := fx.svc.Enforcer.VerifyJWT(fx.ctx, &core.VerifyJWTRequest{ServiceKey: fx.serviceKey, JWT: tok, Method: "Email.IsValid"})
 		if err == nil {
 			if !slices.Contains(fx.tokens, strings.TrimSpace(tok)) {
 				t.Fatalf("VerifyJWT accepts %q, which was never issued (issued: %q)", tok, fx.tokens)
@@ -434,10 +435,11 @@ var fuzzNow = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
 func newTokenFixture(tb testing.TB) *tokenFixture {
 	tb.Helper()
 	ctx := context.Background()
-	// No EnsureSigningKey: the fixed keys below are the only ones.
+	// No KeyRing.Ensure: the fixed keys below are the only ones.
 	db := testenv.OpenStore(tb)
-	svc := testenv.NewService(db)
-	svc.Now = func() time.Time { return fuzzNow }
+	cfg := testenv.Config(db)
+	cfg.Now = func() time.Time { return fuzzNow }
+	svc := core.New(cfg)
 	u := testenv.CreateUser(tb, svc, testUser, testPassword, testCredits)
 	fx := &tokenFixture{ctx: ctx, svc: svc, serviceKey: testenv.CreateServiceKey(tb, svc, "fuzz")}
 	for i, k := range fixedSigningKeys(tb) {
@@ -446,7 +448,7 @@ func newTokenFixture(tb testing.TB) *tokenFixture {
 		}
 		jti := fmt.Sprintf("fuzz-%d", i)
 		iat, exp := fuzzNow.Add(-time.Minute), fuzzNow.Add(time.Hour)
-		tok, err := k.Sign(&core.Claims{
+		tok, err := token.SignClaims(k, &token.Claims{
 			RegisteredClaims: jwt.RegisteredClaims{
 				Issuer: core.DefaultIssuer, Subject: testUser, ID: jti,
 				IssuedAt: jwt.NewNumericDate(iat), NotBefore: jwt.NewNumericDate(iat), ExpiresAt: jwt.NewNumericDate(exp),
@@ -466,7 +468,7 @@ func newTokenFixture(tb testing.TB) *tokenFixture {
 			tok = strings.TrimSpace(string(b))
 		}
 		rec := &core.IssuedToken{JTI: jti, Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, IssuedAt: iat, ExpiresAt: exp}
-		ev := &core.UsageEvent{Time: iat, AccountID: &u.AccountID, UserID: &u.ID, Method: core.MethodGetJWT, Outcome: core.OutcomeOK, JTI: jti}
+		ev := &core.UsageEvent{Time: iat, AccountID: &u.AccountID, UserID: &u.ID, Method: core.OpGetJWT.Method, Outcome: core.OutcomeOK, JTI: jti}
 		if err := db.IssueToken(ctx, rec, ev); err != nil {
 			tb.Fatal(err)
 		}

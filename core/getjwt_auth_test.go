@@ -39,7 +39,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 
 	t.Run("CreditsRemainingFollowsBalance", func(t *testing.T) {
 		e := newEnv(t)
-		if _, err := e.svc.AddCredits(e.ctx, testUser, 50); err != nil {
+		if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, 50); err != nil {
 			t.Fatal(err)
 		}
 		res, _ := e.mustGetJWT(e.req())
@@ -107,7 +107,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 
 	t.Run("ErrDisabled", func(t *testing.T) {
 		e := newEnv(t)
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.getJWT(e.req())
@@ -120,7 +120,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 		_, err = e.getJWT(r)
 		assertErr(t, err, core.EUNAUTHORIZED)
 
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, false); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, false); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := e.getJWT(e.req()); err != nil {
@@ -140,10 +140,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 		assertErr(t, err, core.ENOCREDITS, "credits")
 		e.assertRefused(core.ENOCREDITS)
 		// The refusal is attributed to bob's account.
-		rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rows := e.usageReport()
 		if len(rows) != 1 || rows[0].Account != "bob" {
 			t.Errorf("usage rows = %+v, want one row for account bob", rows)
 		}
@@ -151,7 +148,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 
 	t.Run("ErrCreditsSpent", func(t *testing.T) {
 		e := newEnv(t)
-		if _, err := e.svc.AddCredits(e.ctx, testUser, -testCredits); err != nil {
+		if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, -testCredits); err != nil {
 			t.Fatal(err)
 		}
 		_, err := e.getJWT(e.req())
@@ -172,8 +169,25 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 			_, err := e.getJWT(r)
 			assertErr(t, err, core.EUNAUTHORIZED)
 		}
+		// Given as a bearer token, alone or with a login, core refuses it
+		// in words, before anything is looked up.
+		for _, c := range []core.Credentials{
+			{Bearer: res.JWT},
+			{Bearer: res.JWT, Username: testUser, Password: testPassword},
+			{Bearer: res.JWT, Username: testUser},
+		} {
+			r := e.req()
+			c.ClientAddr = testAddr
+			r.Credentials = c
+			_, err := e.getJWT(r)
+			assertExact(t, err, core.EUNAUTHORIZED, msgNoBearer)
+		}
 		if n := e.countTokens(); n != 1 {
 			t.Errorf("tokens = %d, want only the first one", n)
+		}
+		// Every refusal is a failed ledger line.
+		if _, failures, _ := e.usageTotals(); failures != 7 {
+			t.Errorf("usage report: %d failures, want 7", failures)
 		}
 	})
 }
@@ -181,7 +195,7 @@ func TestService_GetJWT_Credentials(t *testing.T) {
 func TestService_GetJWT_APIKey(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		e := newEnv(t)
-		key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -213,7 +227,7 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 
 	t.Run("ErrPasswordGiven", func(t *testing.T) {
 		e := newEnv(t)
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -228,7 +242,7 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 		for _, how := range []string{"id", "whole key"} {
 			t.Run(how, func(t *testing.T) {
 				e := newEnv(t)
-				key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+				key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -236,10 +250,10 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 				if how == "whole key" {
 					arg = key
 				}
-				if err := e.svc.RevokeAPIKey(e.ctx, arg); err != nil {
+				if err := e.svc.Admin.RevokeAPIKey(e.ctx, arg); err != nil {
 					t.Fatalf("RevokeAPIKey: %v", err)
 				}
-				if err := e.svc.RevokeAPIKey(e.ctx, arg); err != nil {
+				if err := e.svc.Admin.RevokeAPIKey(e.ctx, arg); err != nil {
 					t.Errorf("revoking twice: %v", err)
 				}
 				r := e.req()
@@ -253,16 +267,16 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 
 	t.Run("ErrRevokeUnknown", func(t *testing.T) {
 		e := newEnv(t)
-		assertErr(t, e.svc.RevokeAPIKey(e.ctx, "0123456789abcdef"), core.ENOTFOUND)
+		assertErr(t, e.svc.Admin.RevokeAPIKey(e.ctx, "0123456789abcdef"), core.ENOTFOUND)
 	})
 
 	t.Run("ErrDisabledUser", func(t *testing.T) {
 		e := newEnv(t)
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 			t.Fatal(err)
 		}
 		r := e.req()
@@ -274,7 +288,7 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 	t.Run("ErrNoCredits", func(t *testing.T) {
 		e := newEnv(t)
 		e.createUser("bob", testPassword, 0)
-		key, _, err := e.svc.CreateAPIKey(e.ctx, "bob")
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, "bob")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -287,8 +301,8 @@ func TestService_GetJWT_APIKey(t *testing.T) {
 
 	t.Run("ErrBadKeysIdentical", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle.PerUser.Free = 1000 // this test is about messages, not lockouts
-		key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		e.svc.Authenticator.Throttle.PerUser.Free = 1000 // this test is about messages, not lockouts
+		key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -2,12 +2,15 @@ package core_test
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 func ptr[T any](v T) *T { return &v }
@@ -25,9 +28,9 @@ func methodsN(n int) []string {
 // failed usage line and no token. Valid edge cases must issue a token whose
 // claims hold the normalised values.
 func TestService_GetJWT_Rules(t *testing.T) {
-	type check func(t *testing.T, c *core.Claims)
+	type check func(t *testing.T, c *token.Claims)
 	methods := func(want ...string) check {
-		return func(t *testing.T, c *core.Claims) {
+		return func(t *testing.T, c *token.Claims) {
 			t.Helper()
 			if !slices.Equal(c.AllowedMethods, want) {
 				t.Errorf("allowed_methods = %q, want %q", c.AllowedMethods, want)
@@ -35,7 +38,7 @@ func TestService_GetJWT_Rules(t *testing.T) {
 		}
 	}
 	clientIP := func(want string) check {
-		return func(t *testing.T, c *core.Claims) {
+		return func(t *testing.T, c *token.Claims) {
 			t.Helper()
 			if c.ClientIP != want {
 				t.Errorf("client_ip = %q, want %q", c.ClientIP, want)
@@ -43,7 +46,7 @@ func TestService_GetJWT_Rules(t *testing.T) {
 		}
 	}
 	app := func(want string) check {
-		return func(t *testing.T, c *core.Claims) {
+		return func(t *testing.T, c *token.Claims) {
 			t.Helper()
 			if c.Application != want {
 				t.Errorf("application = %q, want %q", c.Application, want)
@@ -51,7 +54,7 @@ func TestService_GetJWT_Rules(t *testing.T) {
 		}
 	}
 	maxCredits := func(want *int64) check {
-		return func(t *testing.T, c *core.Claims) {
+		return func(t *testing.T, c *token.Claims) {
 			t.Helper()
 			switch {
 			case want == nil && c.MaxCredits != nil:
@@ -62,7 +65,7 @@ func TestService_GetJWT_Rules(t *testing.T) {
 		}
 	}
 	expires := func(want time.Time) check {
-		return func(t *testing.T, c *core.Claims) {
+		return func(t *testing.T, c *token.Claims) {
 			t.Helper()
 			if c.ExpiresAt == nil || !c.ExpiresAt.Time.Equal(want) {
 				t.Errorf("exp = %v, want %v", c.ExpiresAt, want)
@@ -223,6 +226,10 @@ func TestService_GetJWT_Rules(t *testing.T) {
 				}
 				assertErr(t, err, tc.code, tc.msg...)
 				e.assertRefused(tc.code)
+				// The credentials are alice's: the refusal is hers.
+				if l := e.ledger(); len(l) == 1 && l[0].Account != e.accountID(testUser) {
+					t.Errorf("ledger line %+v, want it attributed to alice's account", l[0])
+				}
 				return
 			}
 			if err != nil {
@@ -232,7 +239,7 @@ func TestService_GetJWT_Rules(t *testing.T) {
 			if tc.check != nil {
 				tc.check(t, c)
 			}
-			if got := e.outcomes(); !slices.Equal(got, []string{core.OutcomeOK}) {
+			if got := e.outcomes(); !slices.Equal(got, []string{string(core.OutcomeOK)}) {
 				t.Errorf("usage outcomes = %q, want [ok]", got)
 			}
 			if n := e.countTokens(); n != 1 {
@@ -261,21 +268,203 @@ func TestService_GetJWT_Rules(t *testing.T) {
 
 // TestService_GetJWT_ValidationBeforeCredentials checks that a malformed
 // request is refused as such even with bad credentials: it costs no password
-// hash and does not count as a failed login.
+// hash (the hash gate is full: a hash would be EBUSY) and does not count as
+// a failed login.
 func TestService_GetJWT_ValidationBeforeCredentials(t *testing.T) {
 	e := newEnv(t)
-	e.svc.Throttle = &core.Throttle{
+	e.svc.Authenticator.Throttle = &core.Throttle{
 		PerUser:   core.ThrottlePolicy{Free: 1, Base: time.Minute, Max: time.Hour, Forget: time.Hour},
 		PerClient: core.ThrottlePolicy{Free: 1, Base: time.Minute, Max: time.Hour, Forget: time.Hour},
 	}
-	for range 5 {
-		r := e.req()
-		r.Password = "wrong password"
-		r.MaxCredits = ptr[int64](0)
-		_, err := e.getJWT(r)
-		assertErr(t, err, core.EINVALID, "maxCredits")
+	key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
 	}
+	e.svc.Authenticator.HashGate = core.NewHashGate(1, 0, time.Hour)
+	release := holdHashGate(e.svc.Authenticator.HashGate)
+	for _, c := range []core.Credentials{
+		{Username: testUser, Password: "wrong password"},
+		{Username: testUser, Password: testPassword},
+		{Username: "nobody", Password: "wrong password"},
+		{Username: core.APIKeyUserPrefix + key},
+		{APIKey: key},
+		{APIKey: key[:len(key)-2] + "xx"},
+	} {
+		for range 3 {
+			r := e.req()
+			c.ClientAddr = testAddr
+			r.Credentials = c
+			r.MaxCredits = ptr[int64](0)
+			_, err := e.getJWT(r)
+			assertErr(t, err, core.EINVALID, "maxCredits")
+			r.MaxCredits, r.Malformed = nil, core.Errorf(core.EINVALID, "maxCredits is not a number")
+			_, err = e.getJWT(r)
+			assertExact(t, err, core.EINVALID, "maxCredits is not a number")
+		}
+	}
+	release()
 	if _, err := e.getJWT(e.req()); err != nil {
 		t.Fatalf("GetJWT after invalid requests: %v (invalid requests must not count as failed logins)", err)
 	}
+}
+
+// TestService_GetJWT_RefusalAttributed: a GetJWT refused for the request's
+// own rules (a field that breaks a rule, or one the surface could not
+// decode) is one failed ledger line under the account its credentials name,
+// looked up without checking the secret (as a wrong password is), with the
+// ApplicationName whenever the options could be read. Credentials that name
+// no one, or not one way only, or a bearer token, leave it unattributed. No
+// secret is hashed (the gate is full) and no login counts as failed (one
+// would lock the caller out).
+func TestService_GetJWT_RefusalAttributed(t *testing.T) {
+	e := newEnf(t)
+	bob := e.createUser("bob", testPassword, 5)
+	bobKey, bk := testenv.CreateAPIKey(t, e.svc, "bob")
+	bearer, _ := e.open()
+	alice, err := e.db.UserByName(e.ctx, testUser)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.svc.Authenticator.Throttle = &core.Throttle{
+		PerUser:   core.ThrottlePolicy{Free: 0, Base: time.Hour, Max: time.Hour, Forget: time.Hour},
+		PerClient: core.ThrottlePolicy{Free: 0, Base: time.Hour, Max: time.Hour, Forget: time.Hour},
+	}
+	e.svc.Authenticator.HashGate = core.NewHashGate(1, 0, time.Hour)
+	release := holdHashGate(e.svc.Authenticator.HashGate)
+
+	probe := []core.Option{{Name: core.OptionApplicationName, Value: " Probe "}}
+	malformed := core.Errorf(core.EINVALID, "maxCredits must be an integer")
+	type who struct{ account, user *int64 }
+	var (
+		nobody  = who{}
+		asAlice = who{&alice.AccountID, &alice.ID}
+		asBob   = who{&bob.AccountID, &bob.ID}
+	)
+	for _, tc := range []struct {
+		name string
+		mod  func(r *core.GetJWTRequest)
+		code core.Code
+		msg  string
+		who  who
+		app  string
+	}{
+		{"RightPassword", func(r *core.GetJWTRequest) {}, core.EINVALID, "", asAlice, "Probe"},
+		{"WrongPassword", func(r *core.GetJWTRequest) { r.Password = "wrong password" }, core.EINVALID, "", asAlice, "Probe"},
+		{"NoPassword", func(r *core.GetJWTRequest) { r.Password = "" }, core.EINVALID, "", asAlice, "Probe"},
+		{"UsernameInOtherCase", func(r *core.GetJWTRequest) { r.Username = " ALICE " }, core.EINVALID, "", asAlice, "Probe"},
+		{"UnknownUser", func(r *core.GetJWTRequest) { r.Username = "mallory" }, core.EINVALID, "", nobody, "Probe"},
+		{"NoCredentials", func(r *core.GetJWTRequest) { r.Username, r.Password = "", "" }, core.EINVALID, "", nobody, "Probe"},
+		{"APIKeyAsUsername", func(r *core.GetJWTRequest) { r.Username, r.Password = core.APIKeyUserPrefix+bobKey, "" },
+			core.EINVALID, "", asBob, "Probe"},
+		{"APIKeyAsUsernameInOtherCase", func(r *core.GetJWTRequest) { r.Username, r.Password = "APIKEY-"+bobKey, "" },
+			core.EINVALID, "", asBob, "Probe"},
+		{"APIKeyGivenAlone", func(r *core.GetJWTRequest) { r.Username, r.Password, r.APIKey = "", "", bobKey },
+			core.EINVALID, "", asBob, "Probe"},
+		{"APIKeyWrongSecret", func(r *core.GetJWTRequest) { r.Username, r.Password, r.APIKey = "", "", "jg_"+bk.ID+"_wrong" },
+			core.EINVALID, "", asBob, "Probe"},
+		{"UnknownAPIKey", func(r *core.GetJWTRequest) { r.Username, r.Password, r.APIKey = "", "", "jg_0123456789abcdef_secret" },
+			core.EINVALID, "", nobody, "Probe"},
+		{"MalformedAPIKey", func(r *core.GetJWTRequest) { r.Username, r.Password = core.APIKeyUserPrefix+"garbage", "" },
+			core.EINVALID, "", nobody, "Probe"},
+		{"BearerOnly", func(r *core.GetJWTRequest) { r.Username, r.Password, r.Bearer = "", "", bearer },
+			core.EUNAUTHORIZED, msgNoBearer, nobody, ""},
+		{"BearerAndLogin", func(r *core.GetJWTRequest) { r.Bearer = bearer }, core.EUNAUTHORIZED, msgNoBearer, nobody, ""},
+		{"APIKeyAndLogin", func(r *core.GetJWTRequest) { r.APIKey = bobKey }, core.EINVALID, msgKeyAndLogin, nobody, ""},
+
+		// Each rule of the request is attributed alike.
+		{"InvalidOption", func(r *core.GetJWTRequest) {
+			r.MaxCredits, r.Options = nil, []core.Option{{Name: "Colour", Value: "blue"}}
+		}, core.EINVALID, `unknown option "Colour"; the supported option is ApplicationName`, asAlice, ""},
+		{"BadExpiresAt", func(r *core.GetJWTRequest) { r.MaxCredits, r.ExpiresAt = nil, "soon" }, core.EINVALID, "", asAlice, "Probe"},
+		{"BadClientIP", func(r *core.GetJWTRequest) { r.MaxCredits, r.ClientIP = nil, "localhost" }, core.EINVALID, "", asAlice, "Probe"},
+
+		// What a surface could not decode comes after the credentials'
+		// rules and before every other field's.
+		{"Malformed", func(r *core.GetJWTRequest) { r.MaxCredits, r.Malformed = nil, malformed },
+			core.EINVALID, malformed.Message, asAlice, "Probe"},
+		{"MalformedBeatsOtherFields", func(r *core.GetJWTRequest) { r.ExpiresAt, r.ClientIP, r.Malformed = "soon", "localhost", malformed },
+			core.EINVALID, malformed.Message, asAlice, "Probe"},
+		{"MalformedWithBadOptions", func(r *core.GetJWTRequest) {
+			r.Options, r.Malformed = []core.Option{{Name: "Colour", Value: "blue"}}, malformed
+		}, core.EINVALID, malformed.Message, asAlice, ""},
+		{"MalformedByAPIKey", func(r *core.GetJWTRequest) { r.Username, r.Password, r.APIKey, r.Malformed = "", "", bobKey, malformed },
+			core.EINVALID, malformed.Message, asBob, "Probe"},
+		{"MalformedUnknownUser", func(r *core.GetJWTRequest) { r.Username, r.Malformed = "mallory", malformed },
+			core.EINVALID, malformed.Message, nobody, "Probe"},
+		{"CredentialRulesBeatMalformed", func(r *core.GetJWTRequest) { r.APIKey, r.Malformed = bobKey, malformed },
+			core.EINVALID, msgKeyAndLogin, nobody, ""},
+		{"BearerBeatsMalformed", func(r *core.GetJWTRequest) { r.Bearer, r.Malformed = bearer, malformed },
+			core.EUNAUTHORIZED, msgNoBearer, nobody, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := e.req()
+			r.MaxCredits, r.Options = ptr[int64](0), probe
+			tc.mod(r)
+			before, tokens := len(testenv.UsageLines(t, e.db)), e.countTokens()
+			res, err := e.getJWT(r)
+			if res != nil {
+				t.Errorf("result with the refusal: %+v", res)
+			}
+			if tc.msg == "" {
+				assertErr(t, err, tc.code)
+			} else {
+				assertExact(t, err, tc.code, tc.msg)
+			}
+			lines := testenv.UsageLines(t, e.db)
+			if len(lines) != before+1 {
+				t.Fatalf("%d new ledger lines, want 1", len(lines)-before)
+			}
+			l := lines[before]
+			if !reflect.DeepEqual(l.AccountID, tc.who.account) || !reflect.DeepEqual(l.UserID, tc.who.user) {
+				t.Errorf("line attributed to account %v, user %v; want %v, %v",
+					derefID(l.AccountID), derefID(l.UserID), derefID(tc.who.account), derefID(tc.who.user))
+			}
+			want := core.UsageEvent{Time: t0, AccountID: l.AccountID, UserID: l.UserID, Application: tc.app,
+				Method: core.OpGetJWT.Method, Outcome: core.Outcome(tc.code), ClientAddr: testAddr}
+			if !l.Time.Equal(t0) {
+				t.Errorf("line time %v, want %v", l.Time, t0)
+			}
+			l.Time = t0
+			if !reflect.DeepEqual(*l, want) {
+				t.Errorf("line = %+v\nwant   %+v", *l, want)
+			}
+			if n := e.countTokens(); n != tokens {
+				t.Errorf("tokens %d -> %d", tokens, n)
+			}
+		})
+	}
+
+	// The operator's report counts them under each account.
+	for account, want := range map[string]int64{testUser: 10, "bob": 5} {
+		rows, err := e.svc.Admin.UsageReport(e.ctx, core.UsageQuery{Account: account})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failures int64
+		for _, row := range rows {
+			failures += row.Failures
+		}
+		if failures != want {
+			t.Errorf("%s: %d failures in the report, want %d", account, failures, want)
+		}
+	}
+
+	// Nothing was hashed and no login was counted as failed: with the gate
+	// free, alice's password and bob's key work at once.
+	release()
+	if _, err := e.getJWT(e.req()); err != nil {
+		t.Errorf("alice's login after the refusals: %v", err)
+	}
+	r := e.req()
+	r.Username, r.Password = core.APIKeyUserPrefix+bobKey, ""
+	if _, err := e.getJWT(r); err != nil {
+		t.Errorf("bob's API key after the refusals: %v", err)
+	}
+}
+
+func derefID(p *int64) any {
+	if p == nil {
+		return "none"
+	}
+	return *p
 }

@@ -17,13 +17,13 @@ func (e *enf) credentials(how string) core.Credentials {
 	case "password":
 		return core.Credentials{Username: testUser, Password: testPassword, ClientAddr: testAddr}
 	case "apikey":
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		return core.Credentials{Username: core.APIKeyUserPrefix + key, ClientAddr: testAddr}
 	case "key":
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			e.t.Fatal(err)
 		}
@@ -43,7 +43,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 			cred := e.credentials(how)
 			tok, _ := e.open()
 			e.mustCharge(tok, emailMethod, 7, "", "")
-			got, err := e.svc.GetCreditsRemaining(e.ctx, cred)
+			got, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, cred)
 			if err != nil || got != testCredits-7 {
 				t.Errorf("GetCreditsRemaining = %d, %v; want %d", got, err, testCredits-7)
 			}
@@ -54,13 +54,13 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.issue(allowUserAdmin) // bound to boundIP
 		for _, addr := range []string{boundIP, "::ffff:" + boundIP} {
-			if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: addr}); err != nil {
+			if _, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: addr}); err != nil {
 				t.Errorf("from %s: %v", addr, err)
 			}
 		}
-		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
+		_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
 		assertExact(t, err, core.EFORBIDDEN, "token is bound to client IP 198.51.100.9; 203.0.113.7 is not allowed")
-		_, err = e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok})
+		_, err = e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok})
 		assertExact(t, err, core.EFORBIDDEN, "token is bound to client IP 198.51.100.9; the caller's address is unknown")
 	})
 
@@ -71,17 +71,17 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 		open, _ := e.open()
 		bound, _ := e.issue(func(r *core.GetJWTRequest) { allowUserAdmin(r); r.ClientIP = "fe80::1" })
 		for _, addr := range []string{"203.0.113.7:41000", "[2001:db8::1]:443", "fe80::1%eth0", "@", ""} {
-			if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: open, ClientAddr: addr}); err != nil {
+			if _, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: open, ClientAddr: addr}); err != nil {
 				t.Errorf("unbound token from %q: %v", addr, err)
 			}
 		}
 		for _, addr := range []string{"fe80::1", "fe80::1%eth0", "[fe80::1%eth0]:443"} {
-			if _, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: bound, ClientAddr: addr}); err != nil {
+			if _, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: bound, ClientAddr: addr}); err != nil {
 				t.Errorf("bound token from its own address %q: %v", addr, err)
 			}
 		}
 		for _, addr := range []string{"fe80::2", "[fe80::2]:443", "@"} {
-			_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: bound, ClientAddr: addr})
+			_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: bound, ClientAddr: addr})
 			assertErr(t, err, core.EFORBIDDEN, "token is bound to client IP fe80::1")
 		}
 	})
@@ -89,10 +89,10 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 	t.Run("ErrBearerRevoked", func(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.open()
-		if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+		if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
+		_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
 		assertExact(t, err, core.EUNAUTHORIZED, msgRevoked)
 	})
 
@@ -100,7 +100,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.open()
 		e.advance(time.Hour + core.Leeway)
-		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
+		_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
 		assertExact(t, err, core.EUNAUTHORIZED, msgExpired)
 	})
 
@@ -112,7 +112,7 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 				continue
 			}
 			forged, _, _ := a.make(t, e, tok, c)
-			_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: forged, ClientAddr: testAddr})
+			_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: forged, ClientAddr: testAddr})
 			assertExact(t, err, a.code, a.msg)
 		}
 	})
@@ -120,10 +120,10 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 	t.Run("ErrBearerDisabledUser", func(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.open()
-		if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+		if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 			t.Fatal(err)
 		}
-		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
+		_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Bearer: tok, ClientAddr: testAddr})
 		assertExact(t, err, core.EFORBIDDEN, "token's user has been disabled")
 	})
 
@@ -135,16 +135,16 @@ func TestService_GetCreditsRemaining(t *testing.T) {
 			{Bearer: tok, Username: testUser},
 			{Bearer: tok, Password: testPassword},
 		} {
-			_, err := e.svc.GetCreditsRemaining(e.ctx, c)
+			_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, c)
 			assertExact(t, err, core.EINVALID, "give either a bearer token or a username and password, not both")
 		}
 	})
 
 	t.Run("ErrCredentials", func(t *testing.T) {
 		e := newEnf(t)
-		_, err := e.svc.GetCreditsRemaining(e.ctx, core.Credentials{})
+		_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{})
 		assertErr(t, err, core.EUNAUTHORIZED, "username and password are required")
-		_, err = e.svc.GetCreditsRemaining(e.ctx, core.Credentials{Username: testUser, Password: "wrong password"})
+		_, err = e.svc.Accounts.GetCreditsRemaining(e.ctx, core.Credentials{Username: testUser, Password: "wrong password"})
 		assertExact(t, err, core.EUNAUTHORIZED, "invalid username or password")
 	})
 }
@@ -194,11 +194,11 @@ func TestService_GetUsage(t *testing.T) {
 	)
 	all := []core.UsageRow{
 		{Day: d2, Account: testUser, Application: testApp, Method: emailMethod, Calls: 2, Credits: 5},
-		{Day: d2, Account: testUser, Application: testApp, Method: core.MethodGetJWT, Calls: 1},
+		{Day: d2, Account: testUser, Application: testApp, Method: core.OpGetJWT.Method, Calls: 1},
 		{Day: d3, Account: testUser, Application: "Mobile", Method: "Phone.Lookup", Calls: 2, Failures: 1, Credits: 4},
-		{Day: d3, Account: testUser, Application: "Mobile", Method: core.MethodGetJWT, Calls: 1},
+		{Day: d3, Account: testUser, Application: "Mobile", Method: core.OpGetJWT.Method, Calls: 1},
 		{Day: d5, Account: testUser, Application: testApp, Method: emailMethod, Calls: 1, Credits: 1},
-		{Day: d5, Account: testUser, Application: testApp, Method: core.MethodGetJWT, Calls: 2}, // with the bearer's
+		{Day: d5, Account: testUser, Application: testApp, Method: core.OpGetJWT.Method, Calls: 2}, // with the bearer's
 	}
 	pick := func(days ...string) []core.UsageRow {
 		var out []core.UsageRow
@@ -235,7 +235,7 @@ func TestService_GetUsage(t *testing.T) {
 			e, creds := usageFixture(t)
 			for _, how := range []string{"password", "apikey", "key", "bearer"} {
 				want := tc.want
-				rows, bal, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: creds[how], From: tc.from, To: tc.to})
+				rows, bal, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: creds[how], From: tc.from, To: tc.to})
 				if err != nil {
 					t.Fatalf("%s: %v", how, err)
 				}
@@ -251,22 +251,19 @@ func TestService_GetUsage(t *testing.T) {
 
 	t.Run("OnlyTheCallersAccount", func(t *testing.T) {
 		e, _ := usageFixture(t)
-		rows, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Username: "bob", Password: testPassword}})
+		rows, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Username: "bob", Password: testPassword}})
 		if err != nil {
 			t.Fatal(err)
 		}
 		want := []core.UsageRow{
 			{Day: d3, Account: "bob", Application: testApp, Method: emailMethod, Calls: 1, Credits: 9},
-			{Day: d3, Account: "bob", Application: testApp, Method: core.MethodGetJWT, Calls: 1},
+			{Day: d3, Account: "bob", Application: testApp, Method: core.OpGetJWT.Method, Calls: 1},
 		}
 		if got := derefRows(rows); fmt.Sprint(got) != fmt.Sprint(want) {
 			t.Errorf("bob's usage =\n%+v\nwant\n%+v", got, want)
 		}
 		// The operator's report has everyone, including the anonymous refusal.
-		every, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-		if err != nil {
-			t.Fatal(err)
-		}
+		every := e.usageReport()
 		anon := 0
 		for _, r := range every {
 			if r.Account == "" {
@@ -293,7 +290,7 @@ func TestService_GetUsage(t *testing.T) {
 			{time.Date(2030, 2, 4, 0, 0, 0, 0, time.UTC), nil},
 		} {
 			e.advance(tc.now.Sub(e.clock()))
-			rows, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: creds["password"]})
+			rows, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: creds["password"]})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -319,31 +316,31 @@ func TestService_GetUsage(t *testing.T) {
 			{"2030-01-02T25:00:00Z", "", `from "2030-01-02T25:00:00Z" is neither a day (YYYY-MM-DD) nor an RFC 3339 date-time`},
 			{"1893456000", "", `from "1893456000" is neither a day (YYYY-MM-DD) nor an RFC 3339 date-time`},
 		} {
-			_, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: tc.from, To: tc.to})
+			_, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: tc.from, To: tc.to})
 			assertExact(t, err, core.EINVALID, tc.msg)
 		}
 		// 366 days exactly (2028 is a leap year) is allowed.
-		if _, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: "2028-01-01", To: "2028-12-31"}); err != nil {
+		if _, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: "2028-01-01", To: "2028-12-31"}); err != nil {
 			t.Errorf("366 days: %v", err)
 		}
-		if _, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: "2029-01-01T00:00:00Z", To: "2030-01-02T00:00:00Z"}); err != nil {
+		if _, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred, From: "2029-01-01T00:00:00Z", To: "2030-01-02T00:00:00Z"}); err != nil {
 			t.Errorf("366 days as date-times: %v", err)
 		}
 	})
 
 	t.Run("ErrCredentials", func(t *testing.T) {
 		e, _ := usageFixture(t)
-		_, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Username: testUser, Password: "wrong password"}})
+		_, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Username: testUser, Password: "wrong password"}})
 		assertExact(t, err, core.EUNAUTHORIZED, "invalid username or password")
 		bound, _ := e.issue(allowUserAdmin)
-		_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, ClientAddr: testAddr}})
+		_, _, err = e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, ClientAddr: testAddr}})
 		assertExact(t, err, core.EFORBIDDEN, "token is bound to client IP 198.51.100.9; 203.0.113.7 is not allowed")
-		if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: bound}); err != nil {
+		if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: bound}); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, ClientAddr: boundIP}})
+		_, _, err = e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, ClientAddr: boundIP}})
 		assertExact(t, err, core.EUNAUTHORIZED, msgRevoked)
-		_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, Username: testUser, Password: testPassword}})
+		_, _, err = e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: core.Credentials{Bearer: bound, Username: testUser, Password: testPassword}})
 		assertExact(t, err, core.EINVALID, "give either a bearer token or a username and password, not both")
 	})
 }
@@ -360,20 +357,20 @@ func TestService_BearerScope(t *testing.T) {
 	usageOnly, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP, r.AllowedMethods = "", []string{"userAdmin.GetUsage"} })
 	cred := func(tok string) core.Credentials { return core.Credentials{Bearer: tok, ClientAddr: testAddr} }
 
-	_, err := e.svc.GetCreditsRemaining(e.ctx, cred(emailOnly))
+	_, err := e.svc.Accounts.GetCreditsRemaining(e.ctx, cred(emailOnly))
 	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.GetCreditsRemaining (allowed: Email)")
-	_, _, err = e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(emailOnly)})
+	_, _, err = e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(emailOnly)})
 	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.GetUsage (allowed: Email)")
-	_, err = e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: cred(emailOnly), JWT: usageOnly})
+	_, err = e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{Credentials: cred(emailOnly), JWT: usageOnly})
 	assertExact(t, err, core.EFORBIDDEN, "token does not allow method UserAdmin.RevokeJWT (allowed: Email)")
 
-	if _, _, err := e.svc.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(usageOnly)}); err != nil {
+	if _, _, err := e.svc.Accounts.GetUsage(e.ctx, &core.GetUsageRequest{Credentials: cred(usageOnly)}); err != nil {
 		t.Errorf("a token allowed UserAdmin.GetUsage: %v", err)
 	}
-	_, err = e.svc.GetCreditsRemaining(e.ctx, cred(usageOnly))
+	_, err = e.svc.Accounts.GetCreditsRemaining(e.ctx, cred(usageOnly))
 	assertErr(t, err, core.EFORBIDDEN, "does not allow method UserAdmin.GetCreditsRemaining")
 	// A token can always revoke itself, with no credentials.
-	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: emailOnly}); err != nil {
+	if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: emailOnly}); err != nil {
 		t.Errorf("self-revocation: %v", err)
 	}
 }

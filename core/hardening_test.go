@@ -53,11 +53,11 @@ func TestPasswordHasher_RefusesTrailingJunkInParameters(t *testing.T) {
 
 func TestRevokeAPIKey_ByPrefixedID(t *testing.T) {
 	e := newEnv(t)
-	key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+	key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.RevokeAPIKey(e.ctx, "jg_"+k.ID); err != nil {
+	if err := e.svc.Admin.RevokeAPIKey(e.ctx, "jg_"+k.ID); err != nil {
 		t.Fatalf("revoke jg_<id>: %v", err)
 	}
 	r := e.req()
@@ -68,22 +68,29 @@ func TestRevokeAPIKey_ByPrefixedID(t *testing.T) {
 
 func TestAddCredits_BalanceCapped(t *testing.T) {
 	e := newEnv(t)
-	if _, err := e.svc.AddCredits(e.ctx, testUser, core.MaxCreditsLimit-testCredits); err != nil {
+	if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, core.MaxCreditsLimit-testCredits); err != nil {
 		t.Fatalf("up to the cap: %v", err)
 	}
-	_, err := e.svc.AddCredits(e.ctx, testUser, 1)
+	_, err := e.svc.Admin.AddCredits(e.ctx, testUser, 1)
 	assertErr(t, err, core.EINVALID, "between 0 and")
+}
+
+// holdHashGate takes one of g's slots until release is called; release
+// returns once the slot is free again.
+func holdHashGate(g *core.HashGate) (release func()) {
+	in, out, done := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(done)
+		g.Do(context.Background(), func() { close(in); <-out }) //nolint:errcheck
+	}()
+	<-in
+	return func() { close(out); <-done }
 }
 
 // The hash gate bounds concurrent hashing and turns callers away early
 // instead of queueing them without limit.
 func TestHashGate(t *testing.T) {
-	hold := func(g *core.HashGate) (release func()) {
-		in, out := make(chan struct{}), make(chan struct{})
-		go g.Do(context.Background(), func() { close(in); <-out }) //nolint:errcheck
-		<-in
-		return func() { close(out) }
-	}
+	hold := holdHashGate
 	t.Run("QueueThenBusy", func(t *testing.T) {
 		g := core.NewHashGate(1, 1, time.Hour)
 		release := hold(g)
@@ -123,14 +130,21 @@ func TestHashGate(t *testing.T) {
 	})
 	t.Run("GetJWTBusy", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.HashGate = core.NewHashGate(1, 0, time.Hour)
-		release := hold(e.svc.HashGate)
-		defer release()
+		e.svc.Authenticator.HashGate = core.NewHashGate(1, 0, time.Hour)
+		e.svc.Authenticator.Throttle = &core.Throttle{ // the first failed login would lock alice out
+			PerUser:   core.ThrottlePolicy{Free: 0, Base: time.Hour, Max: time.Hour, Forget: time.Hour},
+			PerClient: core.ThrottlePolicy{Free: 0, Base: time.Hour, Max: time.Hour, Forget: time.Hour},
+		}
+		release := hold(e.svc.Authenticator.HashGate)
 		_, err := e.getJWT(e.req())
 		assertExact(t, err, core.EBUSY, "server busy, retry in 1 s")
 		// Busy is not a failed login: it neither throttles nor leaves a token.
 		if e.countTokens() != 0 {
 			t.Fatal("a busy GetJWT recorded a token")
+		}
+		release()
+		if _, err := e.getJWT(e.req()); err != nil {
+			t.Fatalf("GetJWT once the gate is free: %v (a busy call must not count as a failed login)", err)
 		}
 	})
 }
@@ -143,7 +157,7 @@ func TestSignatureCache_RevocationAndExpiry(t *testing.T) {
 	if _, err := e.verify(tok, emailMethod, ""); err != nil { // now cached
 		t.Fatal(err)
 	}
-	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+	if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 		t.Fatal(err)
 	}
 	_, err := e.verify(tok, emailMethod, "")
@@ -163,7 +177,7 @@ func TestSignatureCache_RevocationAndExpiry(t *testing.T) {
 func TestChargeJWT_RevokedBeforeLimits(t *testing.T) {
 	e := newEnf(t)
 	tok, _ := e.issue(nil) // Email only, bound to boundIP
-	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+	if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct{ method, ip string }{{"Phone.Call", boundIP}, {emailMethod, "192.0.2.99"}} {

@@ -76,27 +76,3 @@ func (g *HashGate) do(ctx context.Context, fn func(*argon2id.Memory)) error {
 	fn(m)
 	return nil
 }
-
-// verifySecret checks secret against a stored hash inside the gate.
-func (s *Service) verifySecret(ctx context.Context, encoded, secret string) (ok, rehash bool, err error) {
-	if gerr := s.HashGate.do(ctx, func(m *argon2id.Memory) { ok, rehash, err = s.Hasher.VerifyWith(m, encoded, secret) }); gerr != nil {
-		return false, false, gerr
-	}
-	return ok, rehash, err
-}
-
-// hashSecretSlow hashes a new password or API-key secret inside the gate.
-func (s *Service) hashSecretSlow(ctx context.Context, secret string) (h string, err error) {
-	if gerr := s.HashGate.do(ctx, func(m *argon2id.Memory) { h, err = s.Hasher.HashWith(m, secret) }); gerr != nil {
-		return "", gerr
-	}
-	return h, err
-}
-
-// gateOrInternal keeps the gate's EBUSY; anything else from hashing is internal.
-func gateOrInternal(err error) error {
-	if ErrorCode(err) == EBUSY {
-		return err
-	}
-	return Internal(err)
-}

@@ -18,8 +18,7 @@ import (
 // (Services verifying offline should key on the jti too; see SECURITY.md.)
 func TestService_ES256SignatureVariant(t *testing.T) {
 	e := newEnf(t)
-	e.svc.Alg = core.AlgES256
-	if _, err := e.svc.RotateSigningKey(e.ctx); err != nil {
+	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgES256); err != nil {
 		t.Fatal(err)
 	}
 	tok, c := e.issue(func(r *core.GetJWTRequest) { r.ClientIP, r.MaxCredits = "", ptr[int64](3) })
@@ -33,7 +32,7 @@ func TestService_ES256SignatureVariant(t *testing.T) {
 	e.mustCharge(tok, emailMethod, 2, "", "")
 	_, err := e.charge(twin, emailMethod, 2, "", "")
 	assertExact(t, err, core.ENOCREDITS, "token credit limit reached: 2 of 3 spent, 2 more requested")
-	if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: twin}); err != nil {
+	if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: twin}); err != nil {
 		t.Fatal(err)
 	}
 	_, err = e.verify(tok, emailMethod, "")

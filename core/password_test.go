@@ -111,7 +111,7 @@ func TestService_GetJWT_RehashOnLogin(t *testing.T) {
 		t.Fatal(err)
 	}
 	stronger := core.Argon2Params{Memory: 128, Time: 2, Threads: 1, SaltLen: 16, KeyLen: 32}
-	e.svc.Hasher = core.PasswordHasher{Params: stronger}
+	e.svc.Authenticator.Hasher = core.PasswordHasher{Params: stronger}
 
 	// A failed login changes nothing.
 	r := e.req()
@@ -129,7 +129,7 @@ func TestService_GetJWT_RehashOnLogin(t *testing.T) {
 	if after.PasswordHash == before.PasswordHash || !strings.Contains(after.PasswordHash, fmt.Sprintf("$m=%d,t=%d,p=%d$", stronger.Memory, stronger.Time, stronger.Threads)) {
 		t.Errorf("hash after login = %q, want it upgraded to m=128,t=2", after.PasswordHash)
 	}
-	ok, rehash, err := e.svc.Hasher.Verify(after.PasswordHash, testPassword)
+	ok, rehash, err := e.svc.Authenticator.Hasher.Verify(after.PasswordHash, testPassword)
 	if !ok || rehash || err != nil {
 		t.Errorf("upgraded hash: Verify = %v, %v, %v", ok, rehash, err)
 	}

@@ -5,11 +5,14 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 const msgNotInAccount = "no token with this jti in your account"
 
-func (e *enf) revoke(r *core.RevokeJWTRequest) (string, error) { return e.svc.RevokeJWT(e.ctx, r) }
+func (e *enf) revoke(r *core.RevokeJWTRequest) (string, error) {
+	return e.svc.Enforcer.RevokeJWT(e.ctx, r)
+}
 
 // assertRevoked checks that the store marks the token revoked at when, and
 // that VerifyJWT and ChargeJWT refuse it with the revoked message.
@@ -86,7 +89,7 @@ func TestService_RevokeJWT(t *testing.T) {
 			assertExact(t, err, a.code, a.msg)
 		}
 		// A genuine signature of a jti never issued.
-		_, err := e.revoke(&core.RevokeJWTRequest{JWT: e.resign(c, func(c *core.Claims) { c.ID = "nope" })})
+		_, err := e.revoke(&core.RevokeJWTRequest{JWT: e.resign(c, func(c *token.Claims) { c.ID = "nope" })})
 		assertExact(t, err, core.EUNAUTHORIZED, msgNotKnown)
 		e.assertLive(tok)
 	})
@@ -138,7 +141,7 @@ func TestService_RevokeJWT(t *testing.T) {
 	t.Run("ErrAnotherUserOfSameAccount", func(t *testing.T) {
 		// Tokens belong to the account: its other users may revoke them.
 		e := newEnf(t)
-		if _, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "carol", Password: testPassword, Account: testUser}); err != nil {
+		if _, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "carol", Password: testPassword, Account: testUser}); err != nil {
 			t.Fatal(err)
 		}
 		tok, c := e.issue(nil)

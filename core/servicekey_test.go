@@ -15,15 +15,15 @@ var serviceKeyRE = regexp.MustCompile(`^jgs_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$`
 
 // callsWithKey runs VerifyJWT and ChargeJWT of a good token with key.
 func (e *enf) callsWithKey(tok, key string) (verr, cerr error) {
-	_, verr = e.svc.VerifyJWT(e.ctx, &core.VerifyJWTRequest{ServiceKey: key, JWT: tok, Method: emailMethod, ClientIP: boundIP})
-	_, cerr = e.svc.ChargeJWT(e.ctx, &core.ChargeJWTRequest{ServiceKey: key, JWT: tok, Method: emailMethod, Credits: 1, ClientIP: boundIP})
+	_, verr = e.svc.Enforcer.VerifyJWT(e.ctx, &core.VerifyJWTRequest{ServiceKey: key, JWT: tok, Method: emailMethod, ClientIP: boundIP})
+	_, cerr = e.svc.Enforcer.ChargeJWT(e.ctx, &core.ChargeJWTRequest{ServiceKey: key, JWT: tok, Method: emailMethod, Credits: 1, ClientIP: boundIP})
 	return verr, cerr
 }
 
 func TestService_CreateServiceKey(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
 		e := newEnv(t)
-		key, k, err := e.svc.CreateServiceKey(e.ctx, "billing")
+		key, k, err := e.svc.Admin.CreateServiceKey(e.ctx, "billing")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +41,7 @@ func TestService_CreateServiceKey(t *testing.T) {
 		if strings.Contains(stored.SecretHash, m[2]) || stored.SecretHash == "" {
 			t.Errorf("stored hash %q holds the secret", stored.SecretHash)
 		}
-		key2, _, err := e.svc.CreateServiceKey(e.ctx, "reports")
+		key2, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "reports")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -53,23 +53,23 @@ func TestService_CreateServiceKey(t *testing.T) {
 	t.Run("ErrName", func(t *testing.T) {
 		e := newEnv(t)
 		for _, name := range []string{"", "two words", strings.Repeat("n", core.MaxNameLen+1), "-x"} {
-			_, _, err := e.svc.CreateServiceKey(e.ctx, name)
+			_, _, err := e.svc.Admin.CreateServiceKey(e.ctx, name)
 			assertErr(t, err, core.EINVALID, "service key name")
 		}
 	})
 
 	t.Run("ErrDuplicateActiveName", func(t *testing.T) {
 		e := newEnv(t)
-		if _, _, err := e.svc.CreateServiceKey(e.ctx, "billing"); err != nil {
+		if _, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "billing"); err != nil {
 			t.Fatal(err)
 		}
-		_, _, err := e.svc.CreateServiceKey(e.ctx, "BILLING")
+		_, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "BILLING")
 		assertErr(t, err, core.ECONFLICT, "BILLING", "already exists")
 		// Once revoked, the name is free again.
-		if err := e.svc.RevokeServiceKey(e.ctx, "billing"); err != nil {
+		if err := e.svc.Admin.RevokeServiceKey(e.ctx, "billing"); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := e.svc.CreateServiceKey(e.ctx, "billing"); err != nil {
+		if _, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "billing"); err != nil {
 			t.Errorf("reusing a revoked key's name: %v", err)
 		}
 	})
@@ -122,11 +122,11 @@ func TestService_ServiceKeyRequired(t *testing.T) {
 	t.Run("ErrRevoked", func(t *testing.T) {
 		e := newEnf(t)
 		tok, c := e.issue(nil)
-		other, _, err := e.svc.CreateServiceKey(e.ctx, "reports")
+		other, _, err := e.svc.Admin.CreateServiceKey(e.ctx, "reports")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.RevokeServiceKey(e.ctx, "billing"); err != nil {
+		if err := e.svc.Admin.RevokeServiceKey(e.ctx, "billing"); err != nil {
 			t.Fatal(err)
 		}
 		verr, cerr := e.callsWithKey(tok, e.key)
@@ -151,17 +151,17 @@ func TestService_RevokeServiceKey(t *testing.T) {
 		t.Run(how, func(t *testing.T) {
 			e := newEnf(t)
 			tok, _ := e.issue(nil)
-			_, k, err := e.svc.CreateServiceKey(e.ctx, "other")
+			_, k, err := e.svc.Admin.CreateServiceKey(e.ctx, "other")
 			if err != nil {
 				t.Fatal(err)
 			}
 			id := serviceKeyRE.FindStringSubmatch(e.key)[1]
 			arg := map[string]string{"name": "billing", "name in other case": "BiLLing", "id": id, "whole key": e.key}[how]
-			if err := e.svc.RevokeServiceKey(e.ctx, arg); err != nil {
+			if err := e.svc.Admin.RevokeServiceKey(e.ctx, arg); err != nil {
 				t.Fatalf("RevokeServiceKey(%s): %v", how, err)
 			}
 			e.advance(time.Minute)
-			if err := e.svc.RevokeServiceKey(e.ctx, arg); err != nil {
+			if err := e.svc.Admin.RevokeServiceKey(e.ctx, arg); err != nil {
 				t.Errorf("revoking twice: %v", err)
 			}
 			got, err := e.db.ServiceKeyByID(e.ctx, id)
@@ -181,7 +181,7 @@ func TestService_RevokeServiceKey(t *testing.T) {
 	t.Run("ErrUnknown", func(t *testing.T) {
 		e := newEnf(t)
 		for _, arg := range []string{"nosuch", "0123456789abcdef", "jgs_0123456789abcdef_secret"} {
-			assertErr(t, e.svc.RevokeServiceKey(e.ctx, arg), core.ENOTFOUND)
+			assertErr(t, e.svc.Admin.RevokeServiceKey(e.ctx, arg), core.ENOTFOUND)
 		}
 	})
 }

@@ -57,7 +57,7 @@ func (c *sigCache) get(raw string, now time.Time) (*Claims, bool) {
 
 // put remembers a verified token until its expiry.
 func (c *sigCache) put(raw string, claims *Claims) {
-	if claims.ExpiresAt == nil {
+	if claims.ExpiresAt.IsZero() {
 		return
 	}
 	c.mu.Lock()
@@ -66,7 +66,7 @@ func (c *sigCache) put(raw string, claims *Claims) {
 		c.entries = make(map[string]sigEntry)
 	}
 	makeRoom(c.entries)
-	c.entries[raw] = sigEntry{claims: claims, exp: claims.ExpiresAt.Time}
+	c.entries[raw] = sigEntry{claims: claims, exp: claims.ExpiresAt}
 }
 
 // recCache holds the immutable part of issued-token records (limits, owner,
@@ -91,7 +91,7 @@ func (c *recCache) get(jti string, now time.Time) (*IssuedToken, bool) {
 
 func (c *recCache) put(r *IssuedToken) {
 	static := *r
-	static.CreditsSpent, static.Revoked, static.UserDisabled, static.APIKeyRevoked = 0, nil, false, false
+	static.CreditsSpent, static.Revoked, static.UserDisabled, static.APIKeyRevoked, static.AccountCredits = 0, nil, false, false, 0
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.entries == nil {

@@ -38,19 +38,19 @@ func (e *env) rightLogin(addr string) error {
 func TestService_GetJWT_Throttle(t *testing.T) {
 	t.Run("FreeFailuresAreFree", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		for range e.svc.Throttle.PerUser.Free {
+		e.svc.Authenticator.Throttle = testThrottle()
+		for range e.svc.Authenticator.Throttle.PerUser.Free {
 			assertErr(t, e.wrongLogin(testUser, testAddr), core.EUNAUTHORIZED)
 		}
 		if err := e.rightLogin(testAddr); err != nil {
-			t.Fatalf("after %d (free) failures the right password got %v", e.svc.Throttle.PerUser.Free, err)
+			t.Fatalf("after %d (free) failures the right password got %v", e.svc.Authenticator.Throttle.PerUser.Free, err)
 		}
 	})
 
 	t.Run("Lockout", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		free := e.svc.Throttle.PerUser.Free
+		e.svc.Authenticator.Throttle = testThrottle()
+		free := e.svc.Authenticator.Throttle.PerUser.Free
 		// Free failures, then the first failure over Free: each is checked
 		// and refused as bad credentials.
 		for i := range free + 1 {
@@ -96,8 +96,8 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 		// While locked, a wrong password gets ETHROTTLED too (not
 		// EUNAUTHORIZED), so a locked-out guesser learns nothing.
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		for range e.svc.Throttle.PerUser.Free + 1 {
+		e.svc.Authenticator.Throttle = testThrottle()
+		for range e.svc.Authenticator.Throttle.PerUser.Free + 1 {
 			e.wrongLogin(testUser, testAddr)
 		}
 		assertErr(t, e.wrongLogin(testUser, testAddr), core.ETHROTTLED)
@@ -106,7 +106,7 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("GuesserElsewhereDoesNotLockOut", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
+		e.svc.Authenticator.Throttle = testThrottle()
 		const attacker = "198.51.100.66"
 		throttled := false
 		for range 30 {
@@ -123,10 +123,10 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("PerClientLimit", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
+		e.svc.Authenticator.Throttle = testThrottle()
 		const attacker = "198.51.100.77"
 		// One guess per username: no per-user counter ever trips.
-		for i := range e.svc.Throttle.PerClient.Free + 1 {
+		for i := range e.svc.Authenticator.Throttle.PerClient.Free + 1 {
 			assertErr(t, e.wrongLogin(fmt.Sprintf("user%d", i), attacker), core.EUNAUTHORIZED)
 		}
 		err := e.rightLogin(attacker)
@@ -142,8 +142,8 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("IPv6SameSlash64", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		for i := range e.svc.Throttle.PerClient.Free + 1 {
+		e.svc.Authenticator.Throttle = testThrottle()
+		for i := range e.svc.Authenticator.Throttle.PerClient.Free + 1 {
 			addr := fmt.Sprintf("2001:db8:1:2::%x", i+1) // a new address each time, one /64
 			assertErr(t, e.wrongLogin(fmt.Sprintf("user%d", i), addr), core.EUNAUTHORIZED)
 		}
@@ -156,8 +156,8 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("IPv6UserCounterPerSlash64", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		for i := range e.svc.Throttle.PerUser.Free + 1 {
+		e.svc.Authenticator.Throttle = testThrottle()
+		for i := range e.svc.Authenticator.Throttle.PerUser.Free + 1 {
 			assertErr(t, e.wrongLogin(testUser, fmt.Sprintf("2001:db8:9:9::%x", i+1)), core.EUNAUTHORIZED)
 		}
 		assertErr(t, e.rightLogin("2001:db8:9:9::ff"), core.ETHROTTLED)
@@ -165,8 +165,8 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("IPv4MappedSameAsIPv4", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		for i := range e.svc.Throttle.PerUser.Free + 1 {
+		e.svc.Authenticator.Throttle = testThrottle()
+		for i := range e.svc.Authenticator.Throttle.PerUser.Free + 1 {
 			addr := testAddr
 			if i%2 == 0 {
 				addr = "::ffff:" + testAddr
@@ -178,8 +178,8 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("SuccessResetsUserCounter", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		free := e.svc.Throttle.PerUser.Free
+		e.svc.Authenticator.Throttle = testThrottle()
+		free := e.svc.Authenticator.Throttle.PerUser.Free
 		for round := range 2 {
 			for range free {
 				assertErr(t, e.wrongLogin(testUser, testAddr), core.EUNAUTHORIZED)
@@ -198,12 +198,12 @@ func TestService_GetJWT_Throttle(t *testing.T) {
 
 	t.Run("APIKeyThrottledByID", func(t *testing.T) {
 		e := newEnv(t)
-		e.svc.Throttle = testThrottle()
-		key, k, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		e.svc.Authenticator.Throttle = testThrottle()
+		key, k, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for i := range e.svc.Throttle.PerUser.Free + 1 {
+		for i := range e.svc.Authenticator.Throttle.PerUser.Free + 1 {
 			// A different wrong secret each time: the key's id is what counts.
 			r := e.req()
 			r.Username, r.Password = fmt.Sprintf("%sjg_%s_wrong%d", core.APIKeyUserPrefix, k.ID, i), ""

@@ -26,11 +26,11 @@ import (
 // round of 80 decides.
 func TestService_GetJWT_Timing(t *testing.T) {
 	ctx := t.Context()
-	svc, _ := testenv.New(t, func(s *core.Service) {
+	svc, _ := testenv.New(t, func(c *core.Config) {
 		// Real argon2id at a cost that shows, not testenv's cheap one.
-		s.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 2048, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
+		c.Hasher = core.PasswordHasher{Params: core.Argon2Params{Memory: 2048, Time: 1, Threads: 1, SaltLen: 16, KeyLen: 32}}
 		// This test is about timing, not lockouts: a throttled call skips the hash.
-		s.Throttle.PerUser.Free, s.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32
+		c.Throttle.PerUser.Free, c.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32
 	})
 	testenv.CreateUser(t, svc, testUser, testPassword, testCredits)
 	key, k := testenv.CreateAPIKey(t, svc, testUser)
@@ -38,9 +38,9 @@ func TestService_GetJWT_Timing(t *testing.T) {
 	login := func(username, password string) func(t *testing.T) {
 		return func(t *testing.T) {
 			t.Helper()
-			_, err := svc.GetJWT(ctx, &core.GetJWTRequest{
-				Username: username, Password: password, ClientAddr: testAddr,
-				ExpiresAt: time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+			_, err := svc.Issuer.GetJWT(ctx, &core.GetJWTRequest{
+				Credentials: core.Credentials{Username: username, Password: password, ClientAddr: testAddr},
+				ExpiresAt:   time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 			})
 			if core.ErrorCode(err) != core.EUNAUTHORIZED {
 				t.Fatalf("GetJWT(%q): %v, want unauthorized", username, err)

@@ -12,14 +12,15 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 func TestService_GetJWT_Token(t *testing.T) {
 	for _, alg := range core.Algorithms() {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t)
-			e.svc.Alg = alg
-			key, err := e.svc.RotateSigningKey(e.ctx)
+			key, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
 			if err != nil {
 				t.Fatalf("RotateSigningKey: %v", err)
 			}
@@ -97,7 +98,7 @@ func TestService_GetJWT_Token(t *testing.T) {
 				t.Errorf("tampered token: err = %v, want a signature error", err)
 			}
 			other := jwt.NewParser(jwt.WithValidMethods([]string{"none"}), jwt.WithExpirationRequired())
-			if _, err := other.ParseWithClaims(res.JWT, &core.Claims{}, e.keyFunc); !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
+			if _, err := other.ParseWithClaims(res.JWT, &token.Claims{}, e.keyFunc); !errors.Is(err, jwt.ErrTokenSignatureInvalid) {
 				t.Errorf("parsing with another algorithm allowed: err = %v", err)
 			}
 			e.advance(90 * time.Minute)
@@ -106,7 +107,7 @@ func TestService_GetJWT_Token(t *testing.T) {
 			}
 
 			// JWKS publishes asymmetric keys only.
-			set, err := e.svc.JWKS(e.ctx)
+			set, err := e.svc.KeyRing.JWKS(e.ctx)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -168,110 +169,6 @@ func TestService_GetJWT_UniqueJTI(t *testing.T) {
 	}
 }
 
-func TestClaims_Validate(t *testing.T) {
-	valid := func() *core.Claims {
-		return &core.Claims{RegisteredClaims: jwt.RegisteredClaims{ID: "j", Subject: "s"}}
-	}
-	if err := valid().Validate(); err != nil {
-		t.Errorf("valid claims: %v", err)
-	}
-	for name, mod := range map[string]func(*core.Claims){
-		"no jti":        func(c *core.Claims) { c.ID = "" },
-		"no sub":        func(c *core.Claims) { c.Subject = "" },
-		"max_credits 0": func(c *core.Claims) { c.MaxCredits = ptr[int64](0) },
-	} {
-		c := valid()
-		mod(c)
-		if err := c.Validate(); err == nil {
-			t.Errorf("%s: Validate() = nil, want an error", name)
-		}
-	}
-}
-
-func TestSigningKey_JWK(t *testing.T) {
-	dec := func(t *testing.T, s string) []byte {
-		t.Helper()
-		b, err := base64.RawURLEncoding.DecodeString(s)
-		if err != nil {
-			t.Fatalf("%q is not base64url without padding: %v", s, err)
-		}
-		return b
-	}
-	for _, alg := range core.Algorithms() {
-		t.Run(alg, func(t *testing.T) {
-			k, err := core.NewSigningKey(alg, t0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if k.Kid == "" || k.Alg != alg || !k.Created.Equal(t0) {
-				t.Errorf("key kid/alg/created = %q/%q/%v", k.Kid, k.Alg, k.Created)
-			}
-			j, ok, err := k.JWK()
-			if err != nil {
-				t.Fatal(err)
-			}
-			if alg == core.AlgHS256 {
-				if ok || j != (core.JWK{}) {
-					t.Errorf("HS256 JWK = %+v, %v; want nothing", j, ok)
-				}
-				if pub, err := k.PublicKey(); pub != nil || err != nil {
-					t.Errorf("HS256 PublicKey = %v, %v", pub, err)
-				}
-				if len(k.Private) < 32 {
-					t.Errorf("HS256 secret is %d bytes", len(k.Private))
-				}
-				return
-			}
-			if !ok || j.Kid != k.Kid || j.Alg != alg || j.Use != "sig" {
-				t.Errorf("JWK kid/alg/use = %q/%q/%q, ok=%v", j.Kid, j.Alg, j.Use, ok)
-			}
-			switch alg {
-			case core.AlgEdDSA:
-				if j.Kty != "OKP" || j.Crv != "Ed25519" || len(dec(t, j.X)) != 32 || j.Y != "" || j.N != "" || j.E != "" {
-					t.Errorf("Ed25519 JWK = %+v", j)
-				}
-			case core.AlgES256:
-				if j.Kty != "EC" || j.Crv != "P-256" || len(dec(t, j.X)) != 32 || len(dec(t, j.Y)) != 32 || j.N != "" || j.E != "" {
-					t.Errorf("P-256 JWK = %+v", j)
-				}
-			case core.AlgRS256:
-				if j.Kty != "RSA" || j.E != "AQAB" || len(dec(t, j.N)) != 256 || j.Crv != "" || j.X != "" {
-					t.Errorf("RSA JWK = %+v", j)
-				}
-			}
-			// The JWK, converted independently, verifies what the key signs.
-			pub, err := jwkPublicKey(j)
-			if err != nil {
-				t.Fatal(err)
-			}
-			signed, err := k.Sign(&core.Claims{RegisteredClaims: jwt.RegisteredClaims{
-				ID: "j", Subject: "s", ExpiresAt: jwt.NewNumericDate(t0.Add(time.Hour)),
-			}})
-			if err != nil {
-				t.Fatal(err)
-			}
-			p := jwt.NewParser(jwt.WithValidMethods([]string{alg}), jwt.WithExpirationRequired(), jwt.WithTimeFunc(func() time.Time { return t0 }))
-			if _, err := p.ParseWithClaims(signed, &core.Claims{}, func(*jwt.Token) (any, error) { return pub, nil }); err != nil {
-				t.Errorf("verifying with the JWK: %v", err)
-			}
-			// JSON field names are the RFC's.
-			b, _ := json.Marshal(j)
-			var m map[string]string
-			json.Unmarshal(b, &m)
-			for _, f := range []string{"kty", "kid", "use", "alg"} {
-				if m[f] == "" {
-					t.Errorf("JWK JSON %s lacks %q", b, f)
-				}
-			}
-		})
-	}
-	t.Run("ErrUnknownAlg", func(t *testing.T) {
-		if _, err := core.NewSigningKey("none", t0); err == nil {
-			t.Error("NewSigningKey(none) succeeded")
-		}
-	})
-}
-
 func TestParseAlg(t *testing.T) {
 	for _, in := range []string{"eddsa", "EdDSA", "es256", "RS256", "hs256"} {
 		got, err := core.ParseAlg(in)
@@ -292,7 +189,7 @@ func TestService_KeyRotation(t *testing.T) {
 	e := newEnv(t)
 	kids := func() []string {
 		t.Helper()
-		set, err := e.svc.JWKS(e.ctx)
+		set, err := e.svc.KeyRing.JWKS(e.ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -316,7 +213,7 @@ func TestService_KeyRotation(t *testing.T) {
 	oldExp := e.parse(oldToken).ExpiresAt.Time
 
 	e.advance(time.Minute)
-	mid, err := e.svc.RotateSigningKey(e.ctx)
+	mid, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,7 +229,7 @@ func TestService_KeyRotation(t *testing.T) {
 
 	// A key that signed nothing leaves JWKS as soon as it is retired.
 	e.advance(time.Minute)
-	newest, err := e.svc.RotateSigningKey(e.ctx)
+	newest, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -356,23 +253,23 @@ func TestService_KeyRotation(t *testing.T) {
 	if got := kids(); !slices.Equal(got, []string{newest.Kid}) {
 		t.Errorf("JWKS much later = %q, want only the active key", got)
 	}
-	if err := e.svc.Ready(e.ctx); err != nil {
+	if err := e.svc.KeyRing.Ready(e.ctx); err != nil {
 		t.Errorf("Ready: %v", err)
 	}
 }
 
 func TestService_EnsureSigningKey(t *testing.T) {
 	e := newBareEnv(t)
-	k1, err := e.svc.EnsureSigningKey(e.ctx)
+	k1, err := e.svc.KeyRing.Ensure(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
-	k2, err := e.svc.EnsureSigningKey(e.ctx)
+	k2, err := e.svc.KeyRing.Ensure(e.ctx)
 	if err != nil || k2.Kid != k1.Kid {
 		t.Errorf("EnsureSigningKey twice: %v, kid %s then %s; want the same key", err, k1.Kid, k2.Kid)
 	}
-	e.svc.Alg = core.AlgES256
-	k3, err := e.svc.EnsureSigningKey(e.ctx)
+	e.svc.KeyRing.Alg = core.AlgES256
+	k3, err := e.svc.KeyRing.Ensure(e.ctx)
 	if err != nil || k3.Alg != core.AlgES256 || k3.Kid == k1.Kid {
 		t.Errorf("after changing Alg: %v, %+v; want a new ES256 key", err, k3)
 	}
@@ -384,7 +281,74 @@ func TestService_EnsureSigningKey(t *testing.T) {
 
 func TestService_Ready(t *testing.T) {
 	e := newEnv(t)
-	if err := e.svc.Ready(e.ctx); err != nil {
+	if err := e.svc.KeyRing.Ready(e.ctx); err != nil {
 		t.Errorf("Ready: %v", err)
 	}
+}
+
+// TestAdmin_RotateSigningKey: a rotation makes a new key of the algorithm
+// asked for active, or of the active key's algorithm when none is asked for
+// (not KeyRing.Alg, the algorithm of the first key); the previous key is
+// retired at that moment.
+func TestAdmin_RotateSigningKey(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		e := newEnv(t)
+		first := e.activeKey()
+		if first.Alg != core.AlgEdDSA || e.svc.KeyRing.Alg != core.AlgEdDSA {
+			t.Fatalf("first key %s, KeyRing.Alg %s; want EdDSA", first.Alg, e.svc.KeyRing.Alg)
+		}
+		v := e.svc.KeyRing.Version()
+		e.advance(time.Minute)
+		es, err := e.svc.Admin.RotateSigningKey(e.ctx, "es256")
+		if err != nil || es.Alg != core.AlgES256 {
+			t.Fatalf("RotateSigningKey(es256) = %+v, %v; want an ES256 key", es, err)
+		}
+		e.advance(time.Minute)
+		again, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
+		if err != nil || again.Alg != core.AlgES256 || again.Kid == es.Kid {
+			t.Fatalf(`RotateSigningKey("") = %+v, %v; want a new key of the active key's ES256`, again, err)
+		}
+		if got := e.svc.KeyRing.Version(); got != v+2 {
+			t.Errorf("KeyRing.Version = %d after two rotations from %d", got, v)
+		}
+		if active := e.activeKey(); active.Kid != again.Kid || !active.Created.Equal(t0.Add(2*time.Minute)) {
+			t.Errorf("active key = %s made %v, want %s made now", active.Kid, active.Created, again.Kid)
+		}
+		keys, err := e.svc.Admin.SigningKeys(e.ctx)
+		if err != nil || len(keys) != 3 {
+			t.Fatalf("SigningKeys = %d keys, %v; want 3", len(keys), err)
+		}
+		for i, want := range []*time.Time{ptr(t0.Add(time.Minute)), ptr(t0.Add(2 * time.Minute)), nil} {
+			got := keys[i].Retired
+			if (got == nil) != (want == nil) || (got != nil && !got.Equal(*want)) {
+				t.Errorf("key %d (%s) retired at %v, want %v", i, keys[i].Alg, got, want)
+			}
+		}
+		res, _ := e.mustGetJWT(e.req())
+		if alg, kid := tokenHeader(t, res.JWT); alg != core.AlgES256 || kid != again.Kid {
+			t.Errorf("new token alg/kid = %s/%s, want ES256/%s", alg, kid, again.Kid)
+		}
+	})
+	t.Run("NoKeyYet", func(t *testing.T) {
+		// Without an active key, "" is the configured algorithm.
+		db := testenv.OpenStore(t)
+		cfg := testenv.Config(db)
+		cfg.Alg = core.AlgRS256
+		svc := core.New(cfg)
+		k, err := svc.Admin.RotateSigningKey(t.Context(), "")
+		if err != nil || k.Alg != core.AlgRS256 {
+			t.Fatalf(`RotateSigningKey("") on an empty store = %+v, %v; want RS256`, k, err)
+		}
+	})
+	t.Run("ErrAlg", func(t *testing.T) {
+		e := newEnv(t)
+		before, v := e.activeKey(), e.svc.KeyRing.Version()
+		for _, alg := range []string{"none", "RS512", " EdDSA"} {
+			_, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
+			assertErr(t, err, core.EINVALID, "unknown signing algorithm")
+		}
+		if after := e.activeKey(); after.Kid != before.Kid || e.svc.KeyRing.Version() != v {
+			t.Errorf("a refused rotation changed the active key or the key ring's version")
+		}
+	})
 }

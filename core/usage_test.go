@@ -3,6 +3,7 @@ package core_test
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -23,41 +24,69 @@ func TestService_Usage(t *testing.T) {
 	}
 	e.mustGetJWT(e.req()) // no application
 
-	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
+	want := []core.UsageRow{
+		{Day: "2030-01-02", Account: testUser, Application: "", Method: core.OpGetJWT.Method, Calls: 1, Failures: 0, Credits: 0},
+		{Day: "2030-01-02", Account: testUser, Application: "Shop", Method: core.OpGetJWT.Method, Calls: 2, Failures: 1, Credits: 0},
+	}
+	if got := derefRows(e.usageReport()); fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("usage =\n%+v\nwant\n%+v", got, want)
+	}
+	if core.OpGetJWT.Method != "UserAdmin.GetJWT" {
+		t.Errorf("OpGetJWT.Method = %q", core.OpGetJWT.Method)
+	}
+
+	// Queries: by account name, and by time range [From, To).
+	e.createUser("bob", testPassword, 1)
+	report := func(q core.UsageQuery) int {
+		t.Helper()
+		rows, err := e.svc.Admin.UsageReport(e.ctx, q)
+		if err != nil {
+			t.Fatalf("UsageReport(%+v): %v", q, err)
+		}
+		return len(rows)
+	}
+	for _, tc := range []struct {
+		name string
+		q    core.UsageQuery
+		want int
+	}{
+		{"alice's account", core.UsageQuery{Account: testUser}, 2},
+		{"alice's account in another case", core.UsageQuery{Account: "ALICE"}, 2},
+		{"another account", core.UsageQuery{Account: "bob"}, 0},
+		{"From after the calls", core.UsageQuery{From: t0.Add(time.Nanosecond)}, 0},
+		{"[t0, t0+1ns)", core.UsageQuery{From: t0, To: t0.Add(time.Nanosecond)}, 2},
+		{"To = t0 (exclusive)", core.UsageQuery{To: t0}, 0},
+	} {
+		if got := report(tc.q); got != tc.want {
+			t.Errorf("%s: %d rows, want %d", tc.name, got, tc.want)
+		}
+	}
+	_, err := e.svc.Admin.UsageReport(e.ctx, core.UsageQuery{Account: "nosuch"})
+	assertExact(t, err, core.ENOTFOUND, `account "nosuch" not found`)
+
+	// The lines one by one, as the same queries select them.
+	lines, err := e.svc.Admin.UsageLines(e.ctx, core.UsageQuery{Account: testUser}, core.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []core.UsageRow{
-		{Day: "2030-01-02", Account: testUser, Application: "", Method: core.MethodGetJWT, Calls: 1, Failures: 0, Credits: 0},
-		{Day: "2030-01-02", Account: testUser, Application: "Shop", Method: core.MethodGetJWT, Calls: 2, Failures: 1, Credits: 0},
+	var outcomes []core.Outcome
+	for _, l := range lines {
+		outcomes = append(outcomes, l.Outcome)
 	}
-	if got := derefRows(rows); fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Errorf("usage =\n%+v\nwant\n%+v", got, want)
+	if want := []core.Outcome{core.OutcomeOK, core.Outcome(core.EUNAUTHORIZED), core.OutcomeOK}; !slices.Equal(outcomes, want) {
+		t.Errorf("UsageLines outcomes = %q, want %q", outcomes, want)
 	}
-	if core.MethodGetJWT != "UserAdmin.GetJWT" {
-		t.Errorf("MethodGetJWT = %q", core.MethodGetJWT)
+	page, err := e.svc.Admin.UsageLines(e.ctx, core.UsageQuery{}, core.Page{Offset: 1, Limit: 1})
+	if err != nil || len(page) != 1 || page[0].Outcome != core.Outcome(core.EUNAUTHORIZED) {
+		t.Errorf("UsageLines page 2 of 1 line = %+v, %v; want the wrong password", page, err)
 	}
-
-	// Filters: by account, and by time range [From, To).
-	alice, _ := e.db.UserByName(e.ctx, testUser)
-	other := alice.AccountID + 1000
-	if rows, _ := e.svc.Usage(e.ctx, core.UsageFilter{AccountID: &alice.AccountID}); len(rows) != 2 {
-		t.Errorf("filtered by alice's account: %d rows, want 2", len(rows))
-	}
-	if rows, _ := e.svc.Usage(e.ctx, core.UsageFilter{AccountID: &other}); len(rows) != 0 {
-		t.Errorf("filtered by another account: %d rows, want 0", len(rows))
-	}
-	if rows, _ := e.svc.Usage(e.ctx, core.UsageFilter{From: t0.Add(time.Nanosecond)}); len(rows) != 0 {
-		t.Errorf("From after the calls: %d rows, want 0", len(rows))
-	}
-	if rows, _ := e.svc.Usage(e.ctx, core.UsageFilter{From: t0, To: t0.Add(time.Nanosecond)}); len(rows) != 2 {
-		t.Errorf("[t0, t0+1ns): %d rows, want 2", len(rows))
-	}
-	if rows, _ := e.svc.Usage(e.ctx, core.UsageFilter{To: t0}); len(rows) != 0 {
-		t.Errorf("To = t0 (exclusive): %d rows, want 0", len(rows))
-	}
+	_, err = e.svc.Admin.UsageLines(e.ctx, core.UsageQuery{Account: "nosuch"}, core.Page{})
+	assertExact(t, err, core.ENOTFOUND, `account "nosuch" not found`)
 }
 
+// A caller that names no account is in the ledger under none; one whose
+// request breaks a rule is under the account its credentials name, even
+// with the right password (the secret is not checked).
 func TestService_Usage_UnidentifiedCaller(t *testing.T) {
 	e := newEnv(t)
 	r := e.req()
@@ -69,15 +98,11 @@ func TestService_Usage_UnidentifiedCaller(t *testing.T) {
 	r.ExpiresAt = "garbage"
 	e.getJWT(r)
 
-	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	want := []core.UsageRow{
-		{Day: "2030-01-02", Account: "", Application: "Probe", Method: core.MethodGetJWT, Calls: 1, Failures: 1},
-		{Day: "2030-01-03", Account: "", Application: "", Method: core.MethodGetJWT, Calls: 1, Failures: 1},
+		{Day: "2030-01-02", Account: "", Application: "Probe", Method: core.OpGetJWT.Method, Calls: 1, Failures: 1},
+		{Day: "2030-01-03", Account: testUser, Application: "", Method: core.OpGetJWT.Method, Calls: 1, Failures: 1},
 	}
-	if got := derefRows(rows); fmt.Sprint(got) != fmt.Sprint(want) {
+	if got := derefRows(e.usageReport()); fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("usage =\n%+v\nwant\n%+v", got, want)
 	}
 }

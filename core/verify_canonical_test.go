@@ -23,7 +23,7 @@ func TestService_VerifyJWT_CanonicalEncoding(t *testing.T) {
 	for i, tok := range fx.tokens {
 		t.Run(core.Algorithms()[i], func(t *testing.T) {
 			verify := func(s string) error {
-				_, err := fx.svc.VerifyJWT(fx.ctx, &core.VerifyJWTRequest{ServiceKey: fx.serviceKey, JWT: s, Method: "Email.IsValid"})
+				_, err := fx.svc.Enforcer.VerifyJWT(fx.ctx, &core.VerifyJWTRequest{ServiceKey: fx.serviceKey, JWT: s, Method: "Email.IsValid"})
 				return err
 			}
 			if err := verify(tok); err != nil {

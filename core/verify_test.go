@@ -13,6 +13,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // Refusal messages: each says exactly what is wrong.
@@ -47,14 +48,14 @@ type attack struct {
 	// recorded token, so its refusal is attributed to no account.
 	anonymous bool
 	// make returns the token, method and client IP of the attack.
-	make func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string)
+	make func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string)
 }
 
 func good(tok string) (string, string, string) { return tok, emailMethod, boundIP }
 
 // signWith signs claims with a key the service does not own, with header
 // fields set as given.
-func signWith(t *testing.T, m jwt.SigningMethod, key any, c *core.Claims, header map[string]any) string {
+func signWith(t *testing.T, m jwt.SigningMethod, key any, c *token.Claims, header map[string]any) string {
 	t.Helper()
 	tok := jwt.NewWithClaims(m, c)
 	delete(tok.Header, "kid")
@@ -71,12 +72,12 @@ func signWith(t *testing.T, m jwt.SigningMethod, key any, c *core.Claims, header
 // attackerKey is an Ed25519 key of the attacker, and its JWK.
 func attackerKey(t *testing.T, kid string) (ed25519.PrivateKey, core.JWK) {
 	t.Helper()
-	k, err := core.NewSigningKey(core.AlgEdDSA, t0)
+	k, err := token.NewKey(core.AlgEdDSA, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
 	k.Kid = kid
-	j, _, err := k.JWK()
+	j, _, err := token.Strategy{}.PublicJWK(k)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,53 +92,53 @@ func attacks() []attack {
 	return []attack{
 		{name: "WrongMethod", class: "method", code: core.EFORBIDDEN, identified: true,
 			msg: "token does not allow method Phone.IsValid (allowed: Email)",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, "Phone.IsValid", boundIP
 			}},
 		{name: "WrongMethodSameServicePrefix", class: "method2", code: core.EFORBIDDEN, identified: true,
 			msg: "token does not allow method EmailX.IsValid (allowed: Email)",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, "EmailX.IsValid", boundIP
 			}},
 		{name: "WrongIPv4", class: "ip4", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 198.51.100.9; 198.51.100.10 is not allowed",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, emailMethod, "198.51.100.10"
 			}},
 		{name: "WrongIPv6AgainstIPv4Binding", class: "ip6", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 198.51.100.9; 2001:db8::9 is not allowed",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, emailMethod, "2001:db8::9"
 			}},
 		{name: "WrongIPv4MappedIPv6", class: "ip4mapped", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 198.51.100.9; 198.51.100.8 is not allowed",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, emailMethod, "::ffff:198.51.100.8"
 			}},
 		{name: "WrongIPv6", class: "ip6b", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 2001:db8::1; 2001:db8::2 is not allowed",
-			make: func(t *testing.T, e *enf, _ string, _ *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, _ string, _ *token.Claims) (string, string, string) {
 				tok, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP = "2001:DB8:0::1" })
 				return tok, emailMethod, "2001:db8::2"
 			}},
 		{name: "OutsideCIDR", class: "cidr", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 198.51.100.0/24; 198.51.101.1 is not allowed",
-			make: func(t *testing.T, e *enf, _ string, _ *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, _ string, _ *token.Claims) (string, string, string) {
 				tok, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP = "198.51.100.77/24" })
 				return tok, emailMethod, "198.51.101.1"
 			}},
 		{name: "OutsideIPv6CIDR", class: "cidr6", code: core.EFORBIDDEN, identified: true,
 			msg: "token is bound to client IP 2001:db8:1::/48; 2001:db8:2::1 is not allowed",
-			make: func(t *testing.T, e *enf, _ string, _ *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, _ string, _ *token.Claims) (string, string, string) {
 				tok, _ := e.issue(func(r *core.GetJWTRequest) { r.ClientIP = "2001:db8:1::/48" })
 				return tok, emailMethod, "2001:db8:2::1"
 			}},
 		{name: "MissingClientIP", class: "noip", code: core.EFORBIDDEN, identified: true, msg: msgClientIPNeeded,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return tok, emailMethod, "  "
 			}},
 		{name: "Expired", class: "expired", code: core.EUNAUTHORIZED, msg: msgExpired,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				// Valid up to the last instant of the leeway, refused from its end.
 				e.advance(expiry(c).Add(core.Leeway - time.Nanosecond).Sub(e.clock()))
 				if _, err := e.verify(good(tok)); err != nil {
@@ -147,27 +148,27 @@ func attacks() []attack {
 				return good(tok)
 			}},
 		{name: "NotYetValid", class: "nbf", code: core.EUNAUTHORIZED, msg: msgNotYet,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				// The recorded token, re-signed by the real key with nbf beyond the leeway.
-				return good(e.resign(c, func(c *core.Claims) {
+				return good(e.resign(c, func(c *token.Claims) {
 					c.NotBefore = jwt.NewNumericDate(e.clock().Add(core.Leeway + 2*time.Second))
 				}))
 			}},
 		{name: "IssuedInTheFuture", class: "nbf", code: core.EUNAUTHORIZED, msg: msgNotYet,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
-				return good(e.resign(c, func(c *core.Claims) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
+				return good(e.resign(c, func(c *token.Claims) {
 					c.IssuedAt = jwt.NewNumericDate(e.clock().Add(time.Hour))
 				}))
 			}},
 		{name: "Revoked", class: "revoked", code: core.EUNAUTHORIZED, msg: msgRevoked, identified: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
-				if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
+				if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 					t.Fatalf("RevokeJWT: %v", err)
 				}
 				return good(tok)
 			}},
 		{name: "TamperedPayload", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				p := tokenPayload(t, tok)
 				p["allowed_methods"] = []byte(`["Phone"]`)
 				p["max_credits"] = []byte(`1000000`)
@@ -175,45 +176,45 @@ func attacks() []attack {
 				return setSegment(t, tok, 1, p), "Phone.Lookup", "203.0.113.66"
 			}},
 		{name: "TamperedSubject", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				e.createUser("mallory", testPassword, 1)
 				p := tokenPayload(t, tok)
 				p["sub"], p["account"] = []byte(`"mallory"`), []byte(`"mallory"`)
 				return good(setSegment(t, tok, 1, p))
 			}},
 		{name: "TruncatedSignature", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good(tok[:len(tok)-4])
 			}},
 		{name: "AlgNone", class: "none", code: core.EUNAUTHORIZED, msg: msgAlgNone, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				unsigned := setSegment(t, tok, 0, map[string]any{"alg": "none", "typ": "JWT", "kid": kid})
 				return good(unsigned[:strings.LastIndex(unsigned, ".")+1]) // empty signature
 			}},
 		{name: "AlgNoneKeepingSignature", class: "none", code: core.EUNAUTHORIZED, msg: msgAlgNone, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				return good(setSegment(t, tok, 0, map[string]any{"alg": "nOnE", "kid": kid}))
 			}},
 		{name: "HS256WithPublicKeyPEM", class: "confusion", code: core.EUNAUTHORIZED, anonymous: true,
 			msg: "token algorithm HS256 does not match its key's algorithm EdDSA",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				k := e.activeKey()
 				secret := pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: k.Public})
 				return good(signWith(t, jwt.SigningMethodHS256, secret, c, map[string]any{"kid": k.Kid}))
 			}},
 		{name: "HS256WithPublicKeyDER", class: "confusion", code: core.EUNAUTHORIZED, anonymous: true,
 			msg: "token algorithm HS256 does not match its key's algorithm EdDSA",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				k := e.activeKey()
 				return good(signWith(t, jwt.SigningMethodHS256, k.Public, c, map[string]any{"kid": k.Kid}))
 			}},
 		{name: "HS256WithRawPublicKey", class: "confusion", code: core.EUNAUTHORIZED, anonymous: true,
 			msg: "token algorithm HS256 does not match its key's algorithm EdDSA",
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				k := e.activeKey()
-				pub, err := k.PublicKey()
+				pub, err := token.PublicKey(k)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -221,23 +222,23 @@ func attacks() []attack {
 			}},
 		{name: "AlgNotAccepted", class: "alg", code: core.EUNAUTHORIZED, anonymous: true,
 			msg: `token algorithm "HS512" is not accepted; jwtgate signs with EdDSA, ES256, RS256, HS256`,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good(signWith(t, jwt.SigningMethodHS512, e.activeKey().Public, c, map[string]any{"kid": e.activeKey().Kid}))
 			}},
 		{name: "UnknownKid", class: "kid", code: core.EUNAUTHORIZED, msg: msgUnknownKid, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				priv, _ := attackerKey(t, "attacker-kid")
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": "attacker-kid"}))
 			}},
 		{name: "UnknownKidRealSignature", class: "kid", code: core.EUNAUTHORIZED, msg: msgUnknownKid, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				// The header changes, so the signature cannot hold either:
 				// the kid is what is reported, as it is checked first.
 				return good(setSegment(t, tok, 0, map[string]any{"alg": "EdDSA", "typ": "JWT", "kid": kid + "x"}))
 			}},
 		{name: "MissingKid", class: "nokid", code: core.EUNAUTHORIZED, msg: msgNoKid, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				priv, err := x509.ParsePKCS8PrivateKey(e.activeKey().Private)
 				if err != nil {
 					t.Fatal(err)
@@ -246,71 +247,71 @@ func attacks() []attack {
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, nil))
 			}},
 		{name: "OtherKeyRightKid", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				priv, _ := attackerKey(t, kid)
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": kid}))
 			}},
 		{name: "EmbeddedJWK", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				priv, j := attackerKey(t, kid)
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"kid": kid, "jwk": j}))
 			}},
 		{name: "JKU", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				priv, _ := attackerKey(t, kid)
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{
 					"kid": kid, "jku": "https://attacker.example/.well-known/jwks.json"}))
 			}},
 		{name: "X5U", class: "signature", code: core.EUNAUTHORIZED, msg: msgSignature, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				_, kid := tokenHeader(t, tok)
 				priv, _ := attackerKey(t, kid)
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{
 					"kid": kid, "x5u": "https://attacker.example/cert.pem"}))
 			}},
 		{name: "EmbeddedJWKNoKid", class: "nokid", code: core.EUNAUTHORIZED, msg: msgNoKid, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				priv, j := attackerKey(t, "")
 				return good(signWith(t, jwt.SigningMethodEdDSA, priv, c, map[string]any{"jwk": j, "jku": "https://attacker.example/jwks"}))
 			}},
 		{name: "WrongIssuer", class: "issuer", code: core.EUNAUTHORIZED, msg: msgIssuer,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
-				return good(e.resign(c, func(c *core.Claims) { c.Issuer = "someone-else" }))
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
+				return good(e.resign(c, func(c *token.Claims) { c.Issuer = "someone-else" }))
 			}},
 		{name: "MissingExp", class: "claims", code: core.EUNAUTHORIZED, msg: msgClaims,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
-				return good(e.resign(c, func(c *core.Claims) { c.ExpiresAt = nil }))
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
+				return good(e.resign(c, func(c *token.Claims) { c.ExpiresAt = nil }))
 			}},
 		{name: "MissingJTI", class: "claims", code: core.EUNAUTHORIZED, msg: msgClaims,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
-				return good(e.resign(c, func(c *core.Claims) { c.ID = "" }))
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
+				return good(e.resign(c, func(c *token.Claims) { c.ID = "" }))
 			}},
 		{name: "NotRecorded", class: "unknown", code: core.EUNAUTHORIZED, msg: msgNotKnown, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				// A valid signature by the active key, for a jti never issued.
-				return good(e.resign(c, func(c *core.Claims) { c.ID = "never-issued-jti" }))
+				return good(e.resign(c, func(c *token.Claims) { c.ID = "never-issued-jti" }))
 			}},
 		{name: "Garbage", class: "malformed", code: core.EUNAUTHORIZED, msg: msgMalformed, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good("this is not a token")
 			}},
 		{name: "GarbageThreeSegments", class: "malformed", code: core.EUNAUTHORIZED, msg: msgMalformed, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good("a.b.c")
 			}},
 		{name: "TwoSegments", class: "malformed", code: core.EUNAUTHORIZED, msg: msgMalformed, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good(tok[:strings.LastIndex(tok, ".")])
 			}},
 		{name: "BearerPrefix", class: "malformed", code: core.EUNAUTHORIZED, msg: msgMalformed, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good("Bearer " + tok)
 			}},
 		{name: "Empty", class: "empty", code: core.EUNAUTHORIZED, msg: msgRequired, anonymous: true,
-			make: func(t *testing.T, e *enf, tok string, c *core.Claims) (string, string, string) {
+			make: func(t *testing.T, e *enf, tok string, c *token.Claims) (string, string, string) {
 				return good(" \t")
 			}},
 	}
@@ -356,7 +357,7 @@ func TestService_VerifyJWT_Attacks(t *testing.T) {
 				t.Fatalf("ledger has %d new lines, want 1: %+v", len(all)-lines, all[lines:])
 			}
 			l := all[lines]
-			if l.Outcome != string(a.code) || l.Credits != 0 {
+			if l.Outcome != core.Outcome(a.code) || l.Credits != 0 {
 				t.Errorf("ledger line %+v, want outcome %s and no credits", l, a.code)
 			}
 			if l.Method != method {
@@ -407,8 +408,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 	for _, alg := range []string{core.AlgEdDSA, core.AlgES256, core.AlgRS256} {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnf(t)
-			e.svc.Alg = alg
-			k, err := e.svc.RotateSigningKey(e.ctx)
+			k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -438,12 +438,12 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 			if alg == core.AlgEdDSA {
 				other = core.AlgES256
 			}
-			ok, err := core.NewSigningKey(other, t0)
+			ok, err := token.NewKey(other, t0)
 			if err != nil {
 				t.Fatal(err)
 			}
 			ok.Kid = k.Kid
-			forged, err := ok.Sign(c)
+			forged, err := token.SignClaims(ok, c)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -459,8 +459,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 	// an HS256 token signed with anything but the secret fails its signature.
 	t.Run(core.AlgHS256, func(t *testing.T) {
 		e := newEnf(t)
-		e.svc.Alg = core.AlgHS256
-		k, err := e.svc.RotateSigningKey(e.ctx)
+		k, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgHS256)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -483,7 +482,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 func TestService_VerifyJWT_RetiredKey(t *testing.T) {
 	e := newEnf(t)
 	tok, _ := e.issue(nil)
-	if _, err := e.svc.RotateSigningKey(e.ctx); err != nil {
+	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.verify(good(tok)); err != nil {
@@ -705,7 +704,7 @@ func TestService_VerifyJWT_Result(t *testing.T) {
 	t.Run("BalanceFollowsAccount", func(t *testing.T) {
 		e := newEnf(t)
 		tok, _ := e.issue(nil)
-		if _, err := e.svc.AddCredits(e.ctx, testUser, 40); err != nil {
+		if _, err := e.svc.Admin.AddCredits(e.ctx, testUser, 40); err != nil {
 			t.Fatal(err)
 		}
 		info, err := e.verify(good(tok))
@@ -719,7 +718,7 @@ func TestService_VerifyJWT_Result(t *testing.T) {
 
 	t.Run("APIKeyToken", func(t *testing.T) {
 		e := newEnf(t)
-		key, _, err := e.svc.CreateAPIKey(e.ctx, testUser)
+		key, _, err := e.svc.Admin.CreateAPIKey(e.ctx, testUser)
 		if err != nil {
 			t.Fatal(err)
 		}
