@@ -10,8 +10,9 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 )
 
-func (db *DB) CreateAccount(ctx context.Context, a *core.Account) error {
-	return wrap(db.write(ctx, func(w wtx) error { return createAccount(w, a) }))
+func (db *DB) CreateAccount(ctx context.Context, a *core.Account) (err error) {
+	defer wrapErr(&err, "CreateAccount(%q)", a.Name)
+	return db.write(ctx, func(w wtx) error { return createAccount(w, a) })
 }
 
 func createAccount(w wtx, a *core.Account) error {
@@ -19,9 +20,9 @@ func createAccount(w wtx, a *core.Account) error {
 		a.Name, a.Credits, fmtTime(a.Created))
 	switch {
 	case isConstraint(err, sqlite3.ErrConstraintUnique):
-		return core.Errorf(core.ECONFLICT, "account %q already exists", a.Name)
+		return core.ErrConflict
 	case isConstraint(err, sqlite3.ErrConstraintCheck):
-		return core.Errorf(core.EINVALID, "credits must be between 0 and %d", int64(core.MaxCreditsLimit))
+		return core.ErrOutOfRange
 	case err != nil:
 		return err
 	}
@@ -31,56 +32,46 @@ func createAccount(w wtx, a *core.Account) error {
 
 const accountCols = `id, name, credits, created_at`
 
-func scanAccount(row interface{ Scan(...any) error }) (*core.Account, error) {
+func scanAccount(row rowScanner) (*core.Account, error) {
 	a := &core.Account{}
 	err := row.Scan(&a.ID, &a.Name, &a.Credits, textTime{&a.Created})
 	return a, err
 }
 
-func (db *DB) AccountByName(ctx context.Context, name string) (*core.Account, error) {
+func (db *DB) AccountByName(ctx context.Context, name string) (_ *core.Account, err error) {
+	defer wrapErr(&err, "AccountByName(%q)", name)
 	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE name = ?`, name))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("account %q", name)
+		return nil, core.ErrNotFound
 	}
-	return a, wrap(err)
+	return a, err
 }
 
-func (db *DB) AccountByID(ctx context.Context, id int64) (*core.Account, error) {
+func (db *DB) AccountByID(ctx context.Context, id int64) (_ *core.Account, err error) {
+	defer wrapErr(&err, "AccountByID(%d)", id)
 	a, err := scanAccount(db.queryRow(ctx, `SELECT `+accountCols+` FROM accounts WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("account %d", id)
+		return nil, core.ErrNotFound
 	}
-	return a, wrap(err)
+	return a, err
 }
 
-func (db *DB) ListAccounts(ctx context.Context) ([]*core.Account, error) {
-	rows, err := db.rdb.QueryContext(ctx, `SELECT `+accountCols+` FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, wrap(err)
-	}
-	defer rows.Close()
-	var out []*core.Account
-	for rows.Next() {
-		a, err := scanAccount(rows)
-		if err != nil {
-			return nil, wrap(err)
-		}
-		out = append(out, a)
-	}
-	return out, wrap(rows.Err())
+func (db *DB) ListAccounts(ctx context.Context, p core.Page) (_ []*core.Account, err error) {
+	defer wrapErr(&err, "ListAccounts")
+	return queryAll(ctx, db, scanAccount, `SELECT `+accountCols+` FROM accounts ORDER BY name, id`+limit(p))
 }
 
-func (db *DB) AddCredits(ctx context.Context, accountID, delta int64) (int64, error) {
-	var balance int64
-	err := db.write(ctx, func(w wtx) error {
+func (db *DB) AddCredits(ctx context.Context, accountID, delta int64) (balance int64, err error) {
+	defer wrapErr(&err, "AddCredits(%d, %d)", accountID, delta)
+	err = db.write(ctx, func(w wtx) error {
 		err := w.queryRow(`UPDATE accounts SET credits = credits + ? WHERE id = ? RETURNING credits`, delta, accountID).Scan(&balance)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return notFound("account %d", accountID)
+			return core.ErrNotFound
 		case isConstraint(err, sqlite3.ErrConstraintCheck):
-			return core.Errorf(core.EINVALID, "the balance must stay between 0 and %d; it cannot go below zero", int64(core.MaxCreditsLimit))
+			return core.ErrOutOfRange
 		}
 		return err
 	})
-	return balance, wrap(err)
+	return balance, err
 }

@@ -3,12 +3,11 @@ package sqlite_test
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"testing"
-	"time"
 
-	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
@@ -25,18 +24,24 @@ func BenchmarkTokenByJTI(b *testing.B) {
 
 // BenchmarkCharge is one charge at a time (a batch of one: its own fsync),
 // and in parallel (batches share one); each with a request id, as the bench
-// command's charges have.
+// command's charges have, and decided as core would in short (chargeOne).
 func BenchmarkCharge(b *testing.B) {
 	db, tok := benchDB(b)
 	var seq atomic.Int64
-	req := func() *core.ChargeRequest {
-		return &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: 1,
-			RequestID: "r" + strconv.FormatInt(seq.Add(1), 36),
-			Event:     core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &tok.AccountID}}
+	charge := func() error {
+		id := "r" + strconv.FormatInt(seq.Add(1), 36)
+		var charged bool
+		if err := db.ChargeTx(context.Background(), tok.JTI, id, chargeOne(tok, id, &charged)); err != nil {
+			return err
+		}
+		if !charged {
+			return errors.New("refused")
+		}
+		return nil
 	}
 	b.Run("Serial", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := db.Charge(context.Background(), req()); err != nil {
+			if err := charge(); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -45,7 +50,7 @@ func BenchmarkCharge(b *testing.B) {
 		b.SetParallelism(16) // 16 x GOMAXPROCS(2) = 32 concurrent chargers
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
-				if _, err := db.Charge(context.Background(), req()); err != nil {
+				if err := charge(); err != nil {
 					b.Error(err)
 				}
 			}

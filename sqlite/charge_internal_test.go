@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // BenchDB is a store holding one user, signing key and token ("j"), for
@@ -25,7 +26,7 @@ func BenchDB(b *testing.B) (*DB, *core.IssuedToken) {
 	if err := db.CreateUser(ctx, u, &core.Account{Name: "a", Credits: core.MaxCreditsLimit, Created: now}); err != nil {
 		b.Fatal(err)
 	}
-	k, err := core.NewSigningKey(core.AlgEdDSA, now)
+	k, err := token.NewKey(core.AlgEdDSA, now)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -40,24 +41,40 @@ func BenchDB(b *testing.B) (*DB, *core.IssuedToken) {
 }
 
 // BenchmarkChargeStatements is the statements of one charge (with a request
-// id, in its savepoint) without the commit: 200 charges per transaction. It
-// is the writer's cost per charge that no batching shares.
+// id, in its savepoint) without the commit: 200 charges per transaction, each
+// read by chargeState and written by writeCharge as ChargeTx does, with a
+// trivial decision between them. It is the writer's cost per charge that no
+// batching shares.
 func BenchmarkChargeStatements(b *testing.B) {
 	ctx := context.Background()
 	db, tok := BenchDB(b)
 	const perTx = 200
 	seq := 0
+	decide := func(st core.ChargeState) core.ChargeWrite {
+		now := time.Now()
+		return core.ChargeWrite{
+			Credits: 1,
+			Record:  &core.ChargeRecord{Method: "Bench.Call", Credits: 1, Outcome: core.OutcomeOK, Balance: st.Token.Balance - 1, Time: now},
+			Usage:   &core.UsageEvent{Time: now, Method: "Bench.Call", AccountID: &tok.AccountID, Credits: 1, Outcome: core.OutcomeOK},
+		}
+	}
 	for b.Loop() {
 		err := db.write(ctx, func(w wtx) error {
 			for range perTx {
 				seq++
-				c := &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: 1, RequestID: "r" + strconv.Itoa(seq),
-					Event: core.UsageEvent{Time: time.Now(), Method: "Bench.Call", AccountID: &tok.AccountID}}
+				id := "r" + strconv.Itoa(seq)
 				if _, err := w.exec(`SAVEPOINT job`); err != nil {
 					return err
 				}
-				if out, err := db.charge(w, c); err != nil || !out.Charged {
-					return fmt.Errorf("charge: %v %+v", err, out)
+				st, err := w.chargeState(tok.JTI, id)
+				if err != nil {
+					return fmt.Errorf("chargeState: %w", err)
+				}
+				if st.Previous != nil || st.Token.Balance < 1 {
+					return fmt.Errorf("charge %s: state %+v", id, st)
+				}
+				if err := w.writeCharge(tok.JTI, id, st.Token.AccountID, decide(st)); err != nil {
+					return fmt.Errorf("writeCharge: %w", err)
 				}
 				if _, err := w.exec(`RELEASE job`); err != nil {
 					return err

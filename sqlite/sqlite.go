@@ -61,6 +61,9 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: %w", err)
 	}
 	f.Close()
+	if err := walMode(ctx, path); err != nil {
+		return nil, fmt.Errorf("sqlite: WAL mode: %w", err)
+	}
 
 	// database/sql never uses a connection from two goroutines at once, so
 	// SQLite's own per-connection mutex (_mutex=no) would only cost time.
@@ -88,6 +91,33 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// walMode puts the file in WAL mode, which the file keeps: after its first
+// open this only reads it. SQLite turns a new file to WAL under an exclusive
+// lock that it does not wait for on the busy timeout, so processes opening a
+// new file at once would fail with "database is locked"; here they wait
+// their turn, within BusyTimeout.
+func walMode(ctx context.Context, path string) error {
+	conn, err := sql.Open("sqlite3", fmt.Sprintf("%s?_busy_timeout=%d", path, BusyTimeout.Milliseconds()))
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	deadline := time.Now().Add(BusyTimeout)
+	for wait := time.Millisecond; ; wait = min(2*wait, 50*time.Millisecond) {
+		var mode string
+		err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode)
+		var se sqlite3.Error
+		if busy := errors.As(err, &se) && (se.Code == sqlite3.ErrBusy || se.Code == sqlite3.ErrLocked); !busy || time.Now().After(deadline) {
+			return err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 }
 
 // Close stops the writer and closes both pools: the batch being written is
@@ -196,20 +226,48 @@ func isConstraint(err error, code sqlite3.ErrNoExtended) bool {
 	return errors.As(err, &se) && se.Code == sqlite3.ErrConstraint && se.ExtendedCode == code
 }
 
+// notFound is core.ErrNotFound, saying what was not found.
 func notFound(what string, args ...any) error {
-	return core.Errorf(core.ENOTFOUND, what+" not found", args...)
+	return fmt.Errorf(what+": %w", append(args, core.ErrNotFound)...)
 }
 
-// wrap turns a foreign error into an internal *core.Error, keeping *core.Error as is.
-func wrap(err error) error {
-	if err == nil {
-		return nil
+// wrapErr annotates a failed store call with the call (pkgsite's derrors
+// style): a logged internal error then says which call failed. The error's
+// chain is kept, so core still finds core.ErrNotFound and its kin.
+func wrapErr(errp *error, format string, args ...any) {
+	if *errp != nil {
+		*errp = fmt.Errorf("sqlite."+format+": %w", append(args, *errp)...)
 	}
-	var ce *core.Error
-	if errors.As(err, &ce) {
-		return err
+}
+
+// rowScanner is a *sql.Row or *sql.Rows.
+type rowScanner interface{ Scan(...any) error }
+
+// queryAll runs a read and scans every row with scan.
+func queryAll[T any](ctx context.Context, db *DB, scan func(rowScanner) (T, error), query string, args ...any) ([]T, error) {
+	rows, err := db.rdb.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
 	}
-	return core.Internal(err)
+	defer rows.Close()
+	var out []T
+	for rows.Next() {
+		v, err := scan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// limit renders a page as SQLite's LIMIT clause (-1: no limit).
+func limit(p core.Page) string {
+	n := p.Limit
+	if n <= 0 {
+		n = -1
+	}
+	return fmt.Sprintf(" LIMIT %d OFFSET %d", n, max(p.Offset, 0))
 }
 
 // affected returns errNone if res changed no row.

@@ -20,11 +20,22 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/sqlite"
 	"github.com/jwtgate/jwtgate/storetest"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 func TestDB(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) core.Store {
 		return open(t, filepath.Join(t.TempDir(), "test.db"))
+	})
+}
+
+// Two handles on one file stand for two processes (two servers, or a server
+// and an admin command): each has its own writer and pools, and they meet
+// only in SQLite's locking, which the busy timeout makes them wait on.
+func TestDB_MultiHandle(t *testing.T) {
+	storetest.RunMultiHandle(t, func(t *testing.T) (core.Store, core.Store) {
+		path := filepath.Join(t.TempDir(), "test.db")
+		return open(t, path), open(t, path)
 	})
 }
 
@@ -43,17 +54,25 @@ func open(t *testing.T, path string) *sqlite.DB {
 	return db
 }
 
-var created = time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)
-
-// appliedMigrations returns how many times each migration is recorded in the file.
-func appliedMigrations(t *testing.T, path string) map[string]int {
+// rawDB opens path with database/sql alone, to read what the store wrote.
+func rawDB(t *testing.T, path string) *sql.DB {
 	t.Helper()
 	raw, err := sql.Open("sqlite3", path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer raw.Close()
-	rows, err := raw.QueryContext(t.Context(), `SELECT name, count(*) FROM schema_migrations GROUP BY name`)
+	t.Cleanup(func() { raw.Close() })
+	return raw
+}
+
+// created has nanoseconds: SQLite keeps them, beyond the microseconds a
+// store must keep.
+var created = time.Date(2030, 1, 2, 3, 4, 5, 600, time.UTC)
+
+// appliedMigrations returns how many times each migration is recorded in the file.
+func appliedMigrations(t *testing.T, path string) map[string]int {
+	t.Helper()
+	rows, err := rawDB(t, path).QueryContext(t.Context(), `SELECT name, count(*) FROM schema_migrations GROUP BY name`)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +130,7 @@ func TestOpen_Reopen(t *testing.T) {
 		if err != nil {
 			t.Fatalf("after re-opening: %v", err)
 		}
-		if got.ID != a.ID || got.Credits != 42 || !got.Created.Equal(created) {
+		if *got != *a {
 			t.Errorf("after re-opening: account = %+v, want %+v", got, a)
 		}
 		checkMigrations(t, path)
@@ -147,7 +166,7 @@ func TestOpen_FileMode(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "test.db")
 	db := open(t, path)
-	k, err := core.NewSigningKey(core.AlgEdDSA, created)
+	k, err := token.NewKey(core.AlgEdDSA, created)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -174,82 +193,52 @@ func TestOpen_FileMode(t *testing.T) {
 	}
 }
 
-// Two handles on one file stand for two processes (a server and an admin command).
-func TestDB_TwoHandles(t *testing.T) {
-	const n = 25
-	path := filepath.Join(t.TempDir(), "test.db")
-	db1, db2 := open(t, path), open(t, path)
-	a := &core.Account{Name: "acme", Created: created}
-	if err := db1.CreateAccount(t.Context(), a); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := db2.AccountByID(t.Context(), a.ID); err != nil {
-		t.Fatalf("the second handle does not see the first one's write: %v", err)
-	}
-
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, db := range []*sqlite.DB{db1, db2} {
-		for range n {
+// Several processes starting on a new file at once all open it, in WAL mode,
+// and apply each migration once. (SQLite turns a new file to WAL under an
+// exclusive lock without waiting on the busy timeout: starts that collide
+// there once failed with "database is locked".) Each round is a new file.
+func TestOpen_Concurrent(t *testing.T) {
+	const rounds, n = 20, 8
+	for r := range rounds {
+		path := filepath.Join(t.TempDir(), fmt.Sprintf("test-%d.db", r))
+		dbs := make([]*sqlite.DB, n)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range n {
 			wg.Go(func() {
 				<-start
-				if _, err := db.AddCredits(t.Context(), a.ID, 1); err != nil {
-					t.Errorf("AddCredits: %v", err)
+				db, err := sqlite.Open(t.Context(), path)
+				if err != nil {
+					t.Errorf("round %d: Open %d: %v", r, i, err)
+					return
 				}
+				dbs[i] = db
 			})
 		}
-	}
-	close(start)
-	wg.Wait()
-
-	for i, db := range []*sqlite.DB{db1, db2} {
-		got, err := db.AccountByID(t.Context(), a.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got.Credits != 2*n {
-			t.Errorf("handle %d sees %d credits, want %d", i+1, got.Credits, 2*n)
-		}
-	}
-}
-
-// Several processes starting on a new file at once apply each migration once.
-func TestOpen_Concurrent(t *testing.T) {
-	const n = 8
-	path := filepath.Join(t.TempDir(), "test.db")
-	dbs := make([]*sqlite.DB, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			db, err := sqlite.Open(t.Context(), path)
-			if err != nil {
-				t.Errorf("Open %d: %v", i, err)
-				return
+		close(start)
+		wg.Wait()
+		for _, db := range dbs {
+			if db != nil {
+				t.Cleanup(func() { db.Close() })
 			}
-			dbs[i] = db
-		})
-	}
-	close(start)
-	wg.Wait()
-	for _, db := range dbs {
-		if db != nil {
-			t.Cleanup(func() { db.Close() })
 		}
-	}
-	if t.Failed() {
-		return
-	}
-	checkMigrations(t, path)
-	for i, db := range dbs {
-		if _, err := db.AddCredits(t.Context(), 1, 1); core.ErrorCode(err) != core.ENOTFOUND {
-			t.Errorf("handle %d: AddCredits on an empty store = %v, want %s", i, err, core.ENOTFOUND)
+		if t.Failed() {
+			return
+		}
+		checkMigrations(t, path)
+		var mode string
+		if err := rawDB(t, path).QueryRowContext(t.Context(), `PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+			t.Errorf("round %d: journal mode %q (%v), want wal", r, mode, err)
+		}
+		for i, db := range dbs {
+			if _, err := db.AddCredits(t.Context(), 1, 1); !errors.Is(err, core.ErrNotFound) {
+				t.Errorf("round %d: handle %d: AddCredits on an empty store = %v, want %v", r, i, err, core.ErrNotFound)
+			}
 		}
 	}
 }
 
-// ---- charges across handles and processes -------------------------------------
+// ---- charges across processes -------------------------------------------------
 
 // newChargeToken sets up, without core, a token of application "web" limited
 // to maxCredits on an account holding balance credits.
@@ -260,7 +249,7 @@ func newChargeToken(t *testing.T, db *sqlite.DB, balance, maxCredits int64) *cor
 	if err := db.CreateUser(t.Context(), u, a); err != nil {
 		t.Fatal(err)
 	}
-	k, err := core.NewSigningKey(core.AlgEdDSA, created)
+	k, err := token.NewKey(core.AlgEdDSA, created)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -280,10 +269,32 @@ func newChargeToken(t *testing.T, db *sqlite.DB, balance, maxCredits int64) *cor
 // chargeMethod is the method every charge here is for.
 const chargeMethod = "Address.Clean"
 
-func chargeReq(tok *core.IssuedToken, credits int64, requestID string) *core.ChargeRequest {
-	return &core.ChargeRequest{JTI: tok.JTI, AccountID: tok.AccountID, Credits: credits, RequestID: requestID,
-		Event: core.UsageEvent{Time: created, AccountID: &tok.AccountID, UserID: &tok.UserID, Application: tok.Application,
-			Method: chargeMethod, ClientAddr: "192.0.2.1", JTI: tok.JTI}}
+// chargeOne is a charge of 1 credit to tok under requestID, decided as core
+// would in short: charged when the token's limit and the balance allow,
+// refused otherwise, a ledger line and a record either way. It reports
+// whether it charged.
+func chargeOne(tok *core.IssuedToken, requestID string, charged *bool) func(core.ChargeState) (core.ChargeWrite, error) {
+	return func(st core.ChargeState) (core.ChargeWrite, error) {
+		*charged = false
+		if st.Previous != nil {
+			return core.ChargeWrite{}, nil
+		}
+		ev := &core.UsageEvent{Time: created, AccountID: &tok.AccountID, UserID: &tok.UserID, Application: tok.Application,
+			Method: chargeMethod, Outcome: core.Outcome(core.ENOCREDITS), ClientAddr: "192.0.2.1", JTI: tok.JTI}
+		w := core.ChargeWrite{Usage: ev}
+		if m := st.Token.MaxCredits; (m == nil || st.Token.CreditsSpent < *m) && st.Token.Balance >= 1 {
+			*charged = true
+			w.Credits, ev.Credits, ev.Outcome = 1, 1, core.OutcomeOK
+		}
+		var remaining *int64
+		if m := st.Token.MaxCredits; m != nil {
+			r := *m - st.Token.CreditsSpent - w.Credits
+			remaining = &r
+		}
+		w.Record = &core.ChargeRecord{Method: chargeMethod, Credits: 1, Outcome: ev.Outcome, TokenRemaining: remaining,
+			Balance: st.Token.Balance - w.Credits, Time: ev.Time}
+		return w, nil
+	}
 }
 
 // chargeConcurrently charges tok 1 credit from n goroutines released together
@@ -295,13 +306,15 @@ func chargeConcurrently(ctx context.Context, db *sqlite.DB, tok *core.IssuedToke
 	for i := range n {
 		wg.Go(func() {
 			<-start
-			out, err := db.Charge(ctx, chargeReq(tok, 1, fmt.Sprintf("%s-%03d", tag, i)))
+			var ok bool
+			id := fmt.Sprintf("%s-%03d", tag, i)
+			err := db.ChargeTx(ctx, tok.JTI, id, chargeOne(tok, id, &ok))
 			mu.Lock()
 			defer mu.Unlock()
 			switch {
 			case err != nil:
-				errs = append(errs, fmt.Errorf("charge %s-%03d: %w", tag, i, err))
-			case out.Charged:
+				errs = append(errs, fmt.Errorf("charge %s: %w", id, err))
+			case ok:
 				charged++
 			default:
 				refused++
@@ -314,7 +327,7 @@ func chargeConcurrently(ctx context.Context, db *sqlite.DB, tok *core.IssuedToke
 
 // ledgerLine is one kind of usage line: its outcome and credits.
 type ledgerLine struct {
-	Outcome string
+	Outcome core.Outcome
 	Credits int64
 }
 
@@ -322,12 +335,7 @@ type ledgerLine struct {
 // credits, read straight from the file.
 func ledger(t *testing.T, path, jti string) map[ledgerLine]int {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	rows, err := raw.QueryContext(t.Context(), `SELECT outcome, credits, count(*) FROM usage WHERE jti = ? AND method = ? GROUP BY outcome, credits`,
+	rows, err := rawDB(t, path).QueryContext(t.Context(), `SELECT outcome, credits, count(*) FROM usage WHERE jti = ? AND method = ? GROUP BY outcome, credits`,
 		jti, chargeMethod)
 	if err != nil {
 		t.Fatal(err)
@@ -367,84 +375,102 @@ func checkCharged(t *testing.T, db *sqlite.DB, tok *core.IssuedToken, balanceBef
 		t.Errorf("token CreditsSpent = %d, want %d", got.CreditsSpent, charged)
 	}
 	lines := ledger(t, db.Path, tok.JTI)
-	want := map[ledgerLine]int{{core.OutcomeOK, 1}: charged, {string(core.ENOCREDITS), 0}: refused}
-	if len(lines) != len(want) || lines[ledgerLine{core.OutcomeOK, 1}] != charged || lines[ledgerLine{string(core.ENOCREDITS), 0}] != refused {
+	ok, no := ledgerLine{core.OutcomeOK, 1}, ledgerLine{core.Outcome(core.ENOCREDITS), 0}
+	want := map[ledgerLine]int{ok: charged, no: refused}
+	if len(lines) != len(want) || lines[ok] != charged || lines[no] != refused {
 		t.Errorf("ledger lines by (outcome, credits) = %v, want %v", lines, want)
 	}
 }
 
-// Every ledger line of a charge carries what the request's Event said, with
-// the credits and outcome the store decided.
-func TestDB_ChargeLedgerLine(t *testing.T) {
+// What ChargeTx writes is in the file in the schema's form: times as
+// fixed-width UTC text with nanoseconds (so that they sort as text), a
+// token without a limit as NULL remaining, outcomes as their text; and a
+// charge without a request id keeps no row in charges.
+func TestDB_ChargeStoredForm(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "test.db")
 	db := open(t, path)
 	tok := newChargeToken(t, db, 1000, 5)
-	for _, credits := range []int64{5, 1} {
-		req := chargeReq(tok, credits, "")
-		req.Event.Credits, req.Event.Outcome = 42, "bogus"
-		if _, err := db.Charge(t.Context(), req); err != nil {
-			t.Fatal(err)
+	east := time.FixedZone("UTC+2", 2*60*60)
+	at := created.Add(time.Second).In(east)
+	for i, step := range []struct {
+		requestID string
+		credits   int64
+		rec       *core.ChargeRecord
+	}{
+		{"r1", 5, &core.ChargeRecord{Method: chargeMethod, Credits: 5, Outcome: core.OutcomeOK, TokenRemaining: new(int64), Balance: 995, Time: at}},
+		{"r2", 0, &core.ChargeRecord{Method: chargeMethod, Credits: 1, Outcome: core.Outcome(core.ENOCREDITS), Message: "limit", Balance: 995, Time: at}},
+		{"", 0, &core.ChargeRecord{Method: chargeMethod, Credits: 1, Outcome: core.OutcomeOK, Balance: 995, Time: at}},
+	} {
+		ev := &core.UsageEvent{Time: at, AccountID: &tok.AccountID, UserID: &tok.UserID, Application: "web", Method: chargeMethod,
+			Credits: step.credits, Outcome: step.rec.Outcome, ClientAddr: "192.0.2.1", JTI: tok.JTI}
+		if i == 2 {
+			ev.JTI, ev.UserID = "", nil
 		}
-	}
-	raw, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	rows, err := raw.QueryContext(t.Context(), `SELECT time, account_id, user_id, application, method, credits, outcome, client_addr, jti
-		FROM usage WHERE method = ? ORDER BY id`, chargeMethod)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var got []string
-	for rows.Next() {
-		var at, app, method, outcome, addr, jti string
-		var account, user, credits int64
-		if err := rows.Scan(&at, &account, &user, &app, &method, &credits, &outcome, &addr, &jti); err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, fmt.Sprintf("%s %d %d %s %s %d %s %s %s", at, account, user, app, method, credits, outcome, addr, jti))
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
-	}
-	prefix := fmt.Sprintf("2030-01-02T03:04:05.000000600Z %d %d web %s", tok.AccountID, tok.UserID, chargeMethod)
-	want := []string{
-		prefix + " 5 ok 192.0.2.1 jti-1",
-		prefix + " 0 no_credits 192.0.2.1 jti-1",
-	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("ledger lines:\n got  %q\n want %q", got, want)
-	}
-}
-
-// Two handles on one file stand for two server processes charging one token.
-func TestDB_ChargeTwoHandles(t *testing.T) {
-	const n, limit, balance = 50, 5, 1000
-	path := filepath.Join(t.TempDir(), "test.db")
-	db1, db2 := open(t, path), open(t, path)
-	tok := newChargeToken(t, db1, balance, limit)
-
-	start := make(chan struct{})
-	charged, refused := make([]int, 2), make([]int, 2)
-	var wg sync.WaitGroup
-	for h, db := range []*sqlite.DB{db1, db2} {
-		wg.Go(func() {
-			var err error
-			charged[h], refused[h], err = chargeConcurrently(t.Context(), db, tok, n, fmt.Sprintf("h%d", h), start)
-			if err != nil {
-				t.Error(err)
-			}
+		err := db.ChargeTx(t.Context(), tok.JTI, step.requestID, func(core.ChargeState) (core.ChargeWrite, error) {
+			return core.ChargeWrite{Credits: step.credits, Record: step.rec, Usage: ev}, nil
 		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	close(start)
-	wg.Wait()
-	t.Logf("handle 1: %d charged, %d refused; handle 2: %d charged, %d refused", charged[0], refused[0], charged[1], refused[1])
-	if c, r := charged[0]+charged[1], refused[0]+refused[1]; c != limit || r != 2*n-limit {
-		t.Errorf("%d charged and %d refused, want %d and %d", c, r, limit, 2*n-limit)
+	raw := rawDB(t, path)
+	dump := func(query string) []string {
+		t.Helper()
+		rows, err := raw.QueryContext(t.Context(), query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		cols, err := rows.Columns()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for rows.Next() {
+			vals := make([]sql.NullString, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				t.Fatal(err)
+			}
+			fields := make([]string, len(vals))
+			for i, v := range vals {
+				fields[i] = "<nil>"
+				if v.Valid {
+					fields[i] = v.String
+				}
+			}
+			out = append(out, strings.Join(fields, " "))
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return out
 	}
-	checkCharged(t, db2, tok, balance, limit, 2*n-limit)
+	check := func(what string, got, want []string) {
+		t.Helper()
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("%s:\n got  %q\n want %q", what, got, want)
+		}
+	}
+	const stamp = "2030-01-02T03:04:06.000000600Z"
+	ids := fmt.Sprintf("%d %d", tok.AccountID, tok.UserID)
+	check("usage rows", dump(`SELECT time, account_id, user_id, application, method, credits, outcome, client_addr, jti
+		FROM usage WHERE method = '`+chargeMethod+`' ORDER BY id`), []string{
+		stamp + " " + ids + " web Address.Clean 5 ok 192.0.2.1 jti-1",
+		stamp + " " + ids + " web Address.Clean 0 no_credits 192.0.2.1 jti-1",
+		stamp + fmt.Sprintf(" %d <nil> web Address.Clean 0 ok 192.0.2.1 <nil>", tok.AccountID),
+	})
+	check("charges rows", dump(`SELECT jti, request_id, method, credits, outcome, '"' || message || '"', token_remaining, balance, time
+		FROM charges ORDER BY rowid`), []string{
+		"jti-1 r1 Address.Clean 5 ok \"\" 0 995 " + stamp,
+		"jti-1 r2 Address.Clean 1 no_credits \"limit\" <nil> 995 " + stamp,
+	})
+	check("token", dump(`SELECT credits_spent, issued_at, expires_at FROM tokens`), []string{
+		"5 2030-01-02T03:04:05.000000600Z 2030-01-02T04:04:05.000000600Z",
+	})
 }
 
 // chargeProcessEnv carries a chargeProcess to the test binary re-executed
@@ -551,9 +577,6 @@ func (c *chargeChild) line(t *testing.T, prefix string) string {
 // The issue's proof: two OS processes sharing the SQLite file charge one
 // token with maxCredits=5 from 50 goroutines each, and exactly 5 succeed.
 func TestDB_ChargeTwoProcesses(t *testing.T) {
-	if testing.Short() {
-		t.Skip("starts two processes")
-	}
 	const n, limit, balance = 50, 5, 1000
 	path := filepath.Join(t.TempDir(), "test.db")
 	db := open(t, path)
@@ -607,12 +630,7 @@ func TestDB_ChargeTwoProcesses(t *testing.T) {
 // records changes, in commit order: evidence that the processes interleaved.
 func alternations(t *testing.T, path, jti string) int {
 	t.Helper()
-	raw, err := sql.Open("sqlite3", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
-	rows, err := raw.QueryContext(t.Context(), `SELECT request_id FROM charges WHERE jti = ? ORDER BY rowid`, jti)
+	rows, err := rawDB(t, path).QueryContext(t.Context(), `SELECT request_id FROM charges WHERE jti = ? ORDER BY rowid`, jti)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -651,5 +669,8 @@ func TestRead_Unprepared(t *testing.T) {
 	db.Close()
 	if _, err := db.CountUsers(context.Background()); err == nil {
 		t.Error("CountUsers after Close: no error")
+	}
+	if err := db.Ping(context.Background()); err == nil {
+		t.Error("Ping after Close: no error")
 	}
 }

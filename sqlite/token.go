@@ -8,52 +8,75 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mattn/go-sqlite3"
+
 	"github.com/jwtgate/jwtgate/core"
 )
 
-func (db *DB) IssueToken(ctx context.Context, t *core.IssuedToken, ev *core.UsageEvent) error {
+func (db *DB) IssueToken(ctx context.Context, t *core.IssuedToken, ev *core.UsageEvent) (err error) {
+	defer wrapErr(&err, "IssueToken(%q)", t.JTI)
 	methods, err := json.Marshal(nonNil(t.AllowedMethods))
 	if err != nil {
-		return core.Internal(err)
+		return err
 	}
-	return wrap(db.write(ctx, func(w wtx) error {
+	return db.write(ctx, func(w wtx) error {
 		_, err := w.exec(`INSERT INTO tokens (jti, kid, account_id, user_id, api_key_id, application, allowed_methods, max_credits, client_ip, issued_at, expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			t.JTI, t.Kid, t.AccountID, t.UserID, nullString(t.APIKeyID), t.Application, string(methods), t.MaxCredits, t.ClientIP,
 			fmtTime(t.IssuedAt), fmtTime(t.ExpiresAt))
+		if isConstraint(err, sqlite3.ErrConstraintPrimaryKey) || isConstraint(err, sqlite3.ErrConstraintUnique) {
+			return core.ErrConflict
+		}
 		if err != nil {
 			return err
 		}
 		return w.insertUsage(ev)
-	}))
+	})
 }
 
-func (db *DB) TokenByJTI(ctx context.Context, jti string) (*core.IssuedToken, error) {
+const tokenCols = `t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
+		t.max_credits, t.client_ip, t.issued_at, t.expires_at, t.credits_spent, t.revoked_at,
+		u.disabled, k.revoked_at IS NOT NULL, a.credits`
+
+// tokenJoin joins a token with its holder's state and balance.
+const tokenJoin = ` FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
+		JOIN accounts a ON a.id = t.account_id`
+
+func scanToken(row rowScanner) (*core.IssuedToken, error) {
 	t := &core.IssuedToken{}
 	var apiKey sql.NullString
 	var methods string
+	err := row.Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
+		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked}, &t.UserDisabled, &t.APIKeyRevoked,
+		&t.AccountCredits)
+	if err != nil {
+		return nil, err
+	}
+	t.APIKeyID = apiKey.String
+	return t, json.Unmarshal([]byte(methods), &t.AllowedMethods)
+}
+
+func (db *DB) TokenByJTI(ctx context.Context, jti string) (_ *core.IssuedToken, err error) {
+	defer wrapErr(&err, "TokenByJTI(%q)", jti)
 	// One statement: outside a transaction each statement is a read
 	// transaction of its own, and the join costs no more than two of them
 	// (BenchmarkTokenState).
-	err := db.queryRow(ctx, `SELECT t.jti, t.kid, t.account_id, t.user_id, t.api_key_id, t.application, t.allowed_methods,
-		t.max_credits, t.client_ip, t.issued_at, t.expires_at, t.credits_spent, t.revoked_at,
-		u.disabled, k.revoked_at IS NOT NULL, a.credits
-		FROM tokens t JOIN users u ON u.id = t.user_id LEFT JOIN api_keys k ON k.id = t.api_key_id
-		JOIN accounts a ON a.id = t.account_id
-		WHERE t.jti = ?`, jti).Scan(&t.JTI, &t.Kid, &t.AccountID, &t.UserID, &apiKey, &t.Application, &methods, &t.MaxCredits, &t.ClientIP,
-		textTime{&t.IssuedAt}, textTime{&t.ExpiresAt}, &t.CreditsSpent, nullTime{&t.Revoked}, &t.UserDisabled, &t.APIKeyRevoked,
-		&t.AccountCredits)
+	t, err := scanToken(db.queryRow(ctx, `SELECT `+tokenCols+tokenJoin+` WHERE t.jti = ?`, jti))
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("token %q", jti)
+		return nil, core.ErrNotFound
 	}
-	if err != nil {
-		return nil, wrap(err)
+	return t, err
+}
+
+func (db *DB) ListTokens(ctx context.Context, f core.TokenFilter, p core.Page) (_ []*core.IssuedToken, err error) {
+	defer wrapErr(&err, "ListTokens")
+	var live any
+	if !f.LiveAt.IsZero() {
+		live = fmtTime(f.LiveAt)
 	}
-	t.APIKeyID = apiKey.String
-	if err := json.Unmarshal([]byte(methods), &t.AllowedMethods); err != nil {
-		return nil, core.Internal(err)
-	}
-	return t, nil
+	return queryAll(ctx, db, scanToken, `SELECT `+tokenCols+tokenJoin+`
+		WHERE (?1 IS NULL OR t.account_id = ?1) AND (?2 IS NULL OR (t.expires_at > ?2 AND t.revoked_at IS NULL))
+		ORDER BY t.issued_at DESC, t.rowid DESC`+limit(p), f.AccountID, live)
 }
 
 // holderState reads, in the write transaction, whether a token's user is
@@ -75,126 +98,111 @@ func (w wtx) holderState(userID int64, apiKeyID sql.NullString) (userDisabled, k
 	return userDisabled, keyRevoked, err
 }
 
-func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) error {
-	return wrap(db.write(ctx, func(w wtx) error {
+func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) (err error) {
+	defer wrapErr(&err, "RevokeToken(%q)", jti)
+	return db.write(ctx, func(w wtx) error {
 		res, err := w.exec(`UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE jti = ?`, fmtTime(at), jti)
 		if err != nil {
 			return err
 		}
-		return affected(res, notFound("token %q", jti))
-	}))
-}
-
-func (db *DB) Charge(ctx context.Context, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
-	var out *core.ChargeOutcome
-	err := db.write(ctx, func(w wtx) (err error) {
-		out, err = db.charge(w, c)
-		return err
+		return affected(res, core.ErrNotFound)
 	})
-	return out, wrap(err)
 }
 
-func (db *DB) ReplayCharge(ctx context.Context, jti, requestID string) (*core.ChargeOutcome, string, int64, error) {
-	out, method, credits, err := replay(db.queryRow(ctx, replayQuery, jti, requestID))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, "", 0, notFound("charge %q", requestID)
+// ChargeTx reads the token's state and the charge stored under requestID
+// in one immediate transaction, so that concurrent charges, from this
+// process or another, are serialised by SQLite's write lock; decide runs
+// inside it.
+func (db *DB) ChargeTx(ctx context.Context, jti, requestID string, decide func(core.ChargeState) (core.ChargeWrite, error)) error {
+	refused := false // decide returned an error: ChargeTx returns it as it is
+	err := db.write(ctx, func(w wtx) error {
+		st, err := w.chargeState(jti, requestID)
+		if err != nil {
+			return err
+		}
+		out, err := decide(st)
+		if err != nil {
+			refused = true
+			return err
+		}
+		return w.writeCharge(jti, requestID, st.Token.AccountID, out)
+	})
+	if err != nil && !refused {
+		err = fmt.Errorf("sqlite.ChargeTx(%q): %w", jti, err)
 	}
-	return out, method, credits, wrap(err)
+	return err
 }
 
-const replayQuery = `SELECT method, credits, outcome, message, token_remaining, balance FROM charges WHERE jti = ? AND request_id = ?`
+const replayQuery = `SELECT method, credits, outcome, message, token_remaining, balance, time FROM charges WHERE jti = ? AND request_id = ?`
 
-// replay reads the stored outcome of a charge from a replayQuery row.
-func replay(row *sql.Row) (*core.ChargeOutcome, string, int64, error) {
-	out := &core.ChargeOutcome{Replayed: true}
-	var method, outcome string
-	var credits int64
-	if err := row.Scan(&method, &credits, &outcome, &out.Refusal, &out.TokenRemaining, &out.Balance); err != nil {
-		return nil, "", 0, err
-	}
-	out.Charged = outcome == core.OutcomeOK
-	return out, method, credits, nil
-}
-
-// charge runs inside one immediate transaction, so that concurrent charges,
-// from this process or another, are serialised by SQLite's write lock.
-func (db *DB) charge(w wtx, c *core.ChargeRequest) (*core.ChargeOutcome, error) {
-	if c.RequestID != "" {
-		prev, method, credits, err := replay(w.queryRow(replayQuery, c.JTI, c.RequestID))
+// chargeState reads what decide needs, by primary keys.
+func (w wtx) chargeState(jti, requestID string) (core.ChargeState, error) {
+	var st core.ChargeState
+	if requestID != "" {
+		prev := &core.ChargeRecord{}
+		var outcome string
+		err := w.queryRow(replayQuery, jti, requestID).Scan(&prev.Method, &prev.Credits, &outcome, &prev.Message,
+			&prev.TokenRemaining, &prev.Balance, textTime{&prev.Time})
 		switch {
 		case err == nil:
-			if err := core.SameCharge(c.RequestID, method, credits, c.Event.Method, c.Credits); err != nil {
-				return nil, err
-			}
-			return prev, nil
+			prev.Outcome = core.Outcome(outcome)
+			st.Previous = prev
 		case !errors.Is(err, sql.ErrNoRows):
-			return nil, err
+			return st, err
 		}
 	}
-	out := &core.ChargeOutcome{}
-	var maxCredits sql.NullInt64
-	var spent, userID int64
+	t := &st.Token
+	var userID int64
 	var revoked, apiKey sql.NullString
-	err := w.queryRow(`SELECT max_credits, credits_spent, revoked_at, user_id, api_key_id FROM tokens WHERE jti = ?`, c.JTI).
-		Scan(&maxCredits, &spent, &revoked, &userID, &apiKey)
+	err := w.queryRow(`SELECT account_id, max_credits, credits_spent, revoked_at, user_id, api_key_id FROM tokens WHERE jti = ?`, jti).
+		Scan(&t.AccountID, &t.MaxCredits, &t.CreditsSpent, &revoked, &userID, &apiKey)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("token %q", c.JTI)
+		return st, core.ErrNotFound
 	}
 	if err != nil {
-		return nil, err
+		return st, err
 	}
-	if revoked.Valid {
-		return nil, core.ErrTokenRevoked
+	t.Revoked = revoked.Valid
+	if t.UserDisabled, t.APIKeyRevoked, err = w.holderState(userID, apiKey); err != nil {
+		return st, err
 	}
-	userDisabled, keyRevoked, err := w.holderState(userID, apiKey)
-	switch {
-	case err != nil:
-		return nil, err
-	case userDisabled:
-		return nil, core.ErrTokenUserDisabled
-	case keyRevoked:
-		return nil, core.ErrTokenKeyRevoked
-	}
-	err = w.queryRow(`SELECT credits FROM accounts WHERE id = ?`, c.AccountID).Scan(&out.Balance)
+	err = w.queryRow(`SELECT credits FROM accounts WHERE id = ?`, t.AccountID).Scan(&t.Balance)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, notFound("account %d", c.AccountID)
+		return st, fmt.Errorf("account %d of token: %w", t.AccountID, core.ErrNotFound)
 	}
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case maxCredits.Valid && spent+c.Credits > maxCredits.Int64:
-		out.Refusal = fmt.Sprintf("token credit limit reached: %d of %d spent, %d more requested", spent, maxCredits.Int64, c.Credits)
-	case out.Balance < c.Credits:
-		out.Refusal = fmt.Sprintf("account has %d credits remaining, %d requested", out.Balance, c.Credits)
-	default:
-		out.Charged = true
-	}
-	ev := c.Event
-	ev.Credits, ev.Outcome = 0, string(core.ENOCREDITS)
-	if out.Charged {
-		if _, err := w.exec(`UPDATE accounts SET credits = credits - ? WHERE id = ?`, c.Credits, c.AccountID); err != nil {
-			return nil, err
+	return st, err
+}
+
+// writeCharge persists what core decided.
+func (w wtx) writeCharge(jti, requestID string, accountID int64, out core.ChargeWrite) error {
+	if out.Credits != 0 {
+		// A CHECK is a balance leaving 0 … MaxCreditsLimit (or a spend below 0).
+		if _, err := w.exec(`UPDATE accounts SET credits = credits - ? WHERE id = ?`, out.Credits, accountID); err != nil {
+			return outOfRange(err)
 		}
-		if _, err := w.exec(`UPDATE tokens SET credits_spent = credits_spent + ? WHERE jti = ?`, c.Credits, c.JTI); err != nil {
-			return nil, err
+		if _, err := w.exec(`UPDATE tokens SET credits_spent = credits_spent + ? WHERE jti = ?`, out.Credits, jti); err != nil {
+			return outOfRange(err)
 		}
-		out.Balance -= c.Credits
-		spent += c.Credits
-		ev.Credits, ev.Outcome = c.Credits, core.OutcomeOK
 	}
-	if maxCredits.Valid {
-		r := maxCredits.Int64 - spent
-		out.TokenRemaining = &r
-	}
-	if c.RequestID != "" {
+	if r := out.Record; r != nil && requestID != "" {
 		if _, err := w.exec(`INSERT INTO charges (jti, request_id, method, credits, outcome, message, token_remaining, balance, time)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, c.JTI, c.RequestID, c.Event.Method, c.Credits, ev.Outcome, out.Refusal,
-			out.TokenRemaining, out.Balance, fmtTime(ev.Time)); err != nil {
-			return nil, err
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`, jti, requestID, r.Method, r.Credits, string(r.Outcome), r.Message,
+			r.TokenRemaining, r.Balance, fmtTime(r.Time)); err != nil {
+			return err
 		}
 	}
-	return out, w.insertUsage(&ev)
+	if out.Usage != nil {
+		return w.insertUsage(out.Usage)
+	}
+	return nil
+}
+
+// outOfRange is core.ErrOutOfRange for a failed CHECK constraint, else err.
+func outOfRange(err error) error {
+	if isConstraint(err, sqlite3.ErrConstraintCheck) {
+		return core.ErrOutOfRange
+	}
+	return err
 }
 
 func nonNil(s []string) []string {
@@ -225,7 +233,7 @@ func (db *DB) SeedTokens(ctx context.Context, n int, like *core.IssuedToken) err
 			return err
 		})
 		if err != nil {
-			return wrap(err)
+			return fmt.Errorf("sqlite.SeedTokens: %w", err)
 		}
 	}
 	return nil
