@@ -10,11 +10,12 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/jsonapi/apiclient"
 )
 
-// The refusals of credentials given more than one way (core.Credentials.Validate).
+// The refusals of credentials given more than one way (core's Op.Admit).
 const (
 	msgKeyAndLogin    = "give either a username and password or an API key, not both"
 	msgKeyAndBearer   = "give either a bearer token or an API key, not both"
@@ -24,11 +25,13 @@ const (
 
 // TestSurfaces_CredentialsOneWay: on both JSON surfaces, for every operation
 // that takes an account's credentials, an API key given as ?key= excludes a
-// username, a password and a bearer token. The refusal is the same words on
-// both (the strict surface names the key parameter first, as it names a
-// field), comes before any credential is looked up and, for GetJWT, is in
-// the usage ledger. Each refused combination joins genuine credentials: any
-// one of them alone would succeed.
+// username, a password and a bearer token. The refusal is core's, in the
+// same words on both (the strict surface names the key parameter first, as
+// it names a field, when core says it is about the key), comes before any
+// credential is looked up and, for GetJWT, is one line of the usage ledger
+// attributed to no account: credentials given more than one way name
+// nobody. Each refused combination joins genuine credentials: any one of
+// them alone would succeed.
 func TestSurfaces_CredentialsOneWay(t *testing.T) {
 	e := newEnv(t)
 	bearer := e.token(apiclient.GetJWTRequest{AllowedMethods: &[]string{"UserAdmin"}})
@@ -108,13 +111,13 @@ func TestSurfaces_CredentialsOneWay(t *testing.T) {
 					if tc.creds.bearer != "" {
 						header.Set("Authorization", "Bearer "+tc.creds.bearer)
 					}
-					lookups, refusals := e.store.lookups.Load(), e.refusals()
+					lookups, before := e.store.lookups.Load(), len(e.lines())
 
 					status, st := e.callSurface(surface, op, body, query, header)
 
 					wantStatus, wantMsg := http.StatusOK, w.msg
 					if w.code != "" && surface == "strict" {
-						wantStatus = jsonapi.StrictStatus(w.code)
+						wantStatus = jsonapi.OpenAPIStatuses().Of(w.code)
 						if w.named {
 							wantMsg = "key: " + wantMsg
 						}
@@ -134,12 +137,18 @@ func TestSurfaces_CredentialsOneWay(t *testing.T) {
 					if n := e.store.lookups.Load() - lookups; n != 0 {
 						t.Errorf("core looked up %d credentials", n)
 					}
-					wantRefusals := int64(0)
-					if op == "GetJWT" {
-						wantRefusals = 1
+					lines := e.lines()[before:]
+					if op != "GetJWT" {
+						if len(lines) != 0 {
+							t.Errorf("usage ledger gained %d lines, want none: %+v", len(lines), lines)
+						}
+						return
 					}
-					if n := e.refusals() - refusals; n != wantRefusals {
-						t.Errorf("usage ledger gained %d failed GetJWT calls, want %d", n, wantRefusals)
+					if len(lines) != 1 {
+						t.Fatalf("usage ledger gained %d lines, want 1: %+v", len(lines), lines)
+					}
+					if l := lines[0]; l.Method != core.OpGetJWT.Method || l.Outcome != core.Outcome(w.code) || l.AccountID != nil || l.UserID != nil || l.JTI != "" {
+						t.Errorf("ledger line %+v, want a %s refusal (%s) under no account", *l, core.OpGetJWT.Method, w.code)
 					}
 				})
 			}
@@ -149,25 +158,34 @@ func TestSurfaces_CredentialsOneWay(t *testing.T) {
 
 // callSurface posts body to operation op of the plain or the strict surface
 // and returns the status and the answer's Status envelope.
-func (e *env) callSurface(surface, op string, body map[string]any, query string, header http.Header) (int, jsonapi.Status) {
+func (e *env) callSurface(surface, op string, body map[string]any, query string, header http.Header) (int, edge.Status) {
 	e.t.Helper()
 	data, err := json.Marshal(body)
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	return e.callSurfaceRaw(surface, op, string(data), query, header)
+}
+
+// callSurfaceRaw is callSurface with the body as it is sent.
+func (e *env) callSurfaceRaw(surface, op, body, query string, header http.Header) (int, edge.Status) {
+	e.t.Helper()
 	var a *answer
 	switch surface {
 	case "strict":
-		a = e.postOp(op, "application/json", string(data), query, header)
+		a = e.postOp(op, "application/json", body, query, header)
 	case "plain":
-		req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.srv.URL+"/UserAdmin/"+op+".json"+query, strings.NewReader(string(data)))
+		req, err := http.NewRequestWithContext(e.ctx, http.MethodPost, e.srv.URL+jsonapi.PlainPath(core.OpNamed(op))+query, strings.NewReader(body))
 		if err != nil {
 			e.t.Fatal(err)
 		}
 		req.Header = header.Clone()
+		if req.Header == nil {
+			req.Header = http.Header{}
+		}
 		req.Header.Set("Content-Type", "application/json")
 		a = e.do(e.srv.Client(), req)
-		var st struct{ Status jsonapi.Status }
+		var st struct{ Status edge.Status }
 		if err := json.Unmarshal(a.body, &st); err != nil {
 			e.t.Fatalf("plain %s: %v\n%s", op, err, a.body)
 		}

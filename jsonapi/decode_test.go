@@ -2,12 +2,14 @@ package jsonapi
 
 import (
 	"errors"
-	"net/url"
+	"net/http"
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 )
 
 // assertNotJSON checks that err is the one decoding failure answered with a 4xx.
@@ -311,45 +313,119 @@ func TestObject_Options(t *testing.T) {
 	}
 }
 
-func TestGetJWTRequest(t *testing.T) {
+// plainRequest is a request to the plain GetJWT with query (as written)
+// and, when given, an Authorization header.
+func plainRequest(query, authorization string) *http.Request {
+	r := httptest.NewRequest(http.MethodPost, PlainPath(core.OpGetJWT)+query, nil)
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	return r
+}
+
+// testPlain is a plain surface whose callers all come from 203.0.113.9.
+var testPlain = &Plain{Deps: edge.Deps{ClientAddr: func(*http.Request) string { return "203.0.113.9" }}}
+
+// TestPlain_Credentials: the plain surface reads an account's credentials
+// from wherever the request gives them (the body's username and password
+// in any letter case, ?key= in any letter case, a bearer token) and passes
+// them all to core, whose rules say which are accepted.
+func TestPlain_Credentials(t *testing.T) {
 	t.Run("OK", func(t *testing.T) {
-		o := mustDecode(t, `{"USERNAME":"alice","Password":"pw","clientip":"203.0.113.9","ExpiresAt":"2030-01-01T00:00:00Z",
-			"allowedmethods":["A.B"],"MAXCREDITS":"7","Options":{"ApplicationName":"app"},"unknown":[1,2,{"x":null}]}`)
-		req, err := getJWTRequest(o, "")
-		if err != nil {
-			t.Fatalf("getJWTRequest: %v", err)
-		}
-		if req.Username != "alice" || req.Password != "pw" || req.ClientIP != "203.0.113.9" || req.ExpiresAt != "2030-01-01T00:00:00Z" ||
-			!slices.Equal(req.AllowedMethods, []string{"A.B"}) || req.MaxCredits == nil || *req.MaxCredits != 7 ||
-			!slices.Equal(req.Options, []core.Option{{Name: "ApplicationName", Value: "app"}}) || req.ClientAddr != "" {
-			t.Errorf("request = %+v", req)
+		c, err := testPlain.credentials(plainRequest("", ""), mustDecode(t, `{"USERNAME":"alice","Password":"pw","unknown":[1,2,{"x":null}]}`))
+		if want := (core.Credentials{Username: "alice", Password: "pw", ClientAddr: "203.0.113.9"}); err != nil || c != want {
+			t.Errorf("credentials = %+v, %v; want %+v", c, err, want)
 		}
 	})
 	t.Run("Key", func(t *testing.T) {
-		req, err := getJWTRequest(mustDecode(t, `{"expiresAt":"2030-01-01T00:00:00Z","password":null}`), "jg_0123456789abcdef_secret")
-		if err != nil {
-			t.Fatalf("getJWTRequest: %v", err)
-		}
-		if req.APIKey != "jg_0123456789abcdef_secret" || req.Username != "" || req.Password != "" {
-			t.Errorf("apiKey, username, password = %q, %q, %q", req.APIKey, req.Username, req.Password)
+		c, err := testPlain.credentials(plainRequest("?key=jg_0123456789abcdef_secret", ""), mustDecode(t, `{"expiresAt":"2030-01-01T00:00:00Z","password":null}`))
+		if err != nil || c.APIKey != "jg_0123456789abcdef_secret" || c.Username != "" || c.Password != "" {
+			t.Errorf("credentials = %+v, %v", c, err)
 		}
 	})
-	for _, tc := range []struct{ name, body, key, want string }{
-		{"KeyAndUsername", `{"username":"alice"}`, "k", "not both"},
-		{"KeyAndPassword", `{"password":"pw"}`, "k", "not both"},
-		{"UsernameNotString", `{"username":5}`, "", "username must be a string"},
-		{"PasswordNotString", `{"password":true}`, "", "password must be a string"},
-		{"ClientIPNotString", `{"clientIp":[1]}`, "", "clientIp must be a string"},
-		{"ExpiresAtNotString", `{"expiresAt":1893456000}`, "", "expiresAt must be a string"},
-		{"MethodItem", `{"allowedMethods":["A",1]}`, "", "allowedMethods[1]"},
-		{"MaxCredits", `{"maxCredits":5.5}`, "", "maxCredits"},
-		{"Options", `{"options":{"ApplicationName":{}}}`, "", "options.ApplicationName"},
+	t.Run("KeyInAnyCase", func(t *testing.T) {
+		for query, want := range map[string]string{"?Key=k1&other=x": "k1", "?KEY=k1": "k1", "?other=x": "", "": ""} {
+			if c, _ := testPlain.credentials(plainRequest(query, ""), mustDecode(t, `{}`)); c.APIKey != want {
+				t.Errorf("%s: APIKey = %q, want %q", query, c.APIKey, want)
+			}
+		}
+	})
+	t.Run("Bearer", func(t *testing.T) {
+		if c, _ := testPlain.credentials(plainRequest("", "bearer  tok "), mustDecode(t, `{}`)); c.Bearer != "tok" {
+			t.Errorf("Bearer = %q, want tok", c.Bearer)
+		}
+	})
+	for _, tc := range []struct{ name, body string }{
+		{"KeyAndUsername", `{"username":"alice"}`},
+		{"KeyAndPassword", `{"password":"pw"}`},
+	} {
+		t.Run("CoreRefuses/"+tc.name, func(t *testing.T) {
+			// Both reach core, which refuses them about the key.
+			c, err := testPlain.credentials(plainRequest("?key=k", ""), mustDecode(t, tc.body))
+			if err != nil || c.APIKey != "k" || c.Username+c.Password == "" {
+				t.Fatalf("credentials = %+v, %v; want the key and the login", c, err)
+			}
+			err = core.OpGetJWT.Admit(c)
+			assertInvalid(t, err, "not both")
+			if ce := (*core.Error)(nil); !errors.As(err, &ce) || ce.Field != core.FieldAPIKey {
+				t.Errorf("err = %#v, want it about the API key", err)
+			}
+		})
+	}
+	for _, tc := range []struct{ name, body, want string }{
+		{"UsernameNotString", `{"username":5}`, "username must be a string"},
+		{"PasswordNotString", `{"password":true}`, "password must be a string"},
 	} {
 		t.Run("Err/"+tc.name, func(t *testing.T) {
-			_, err := getJWTRequest(mustDecode(t, tc.body), tc.key)
+			_, err := testPlain.credentials(plainRequest("", ""), mustDecode(t, tc.body))
 			assertInvalid(t, err, tc.want)
 		})
 	}
+}
+
+// TestGetJWTFields: GetJWT's other fields, read as leniently as the
+// credentials; the options are read even when another field is refused,
+// so that the refusal is recorded with its application.
+func TestGetJWTFields(t *testing.T) {
+	t.Run("OK", func(t *testing.T) {
+		req := &core.GetJWTRequest{}
+		err := getJWTFields(mustDecode(t, `{"USERNAME":"alice","clientip":"203.0.113.9","ExpiresAt":"2030-01-01T00:00:00Z",
+			"allowedmethods":["A.B"],"MAXCREDITS":"7","Options":{"ApplicationName":"app"},"unknown":[1,2,{"x":null}]}`), req)
+		if err != nil {
+			t.Fatalf("getJWTFields: %v", err)
+		}
+		if req.ClientIP != "203.0.113.9" || req.ExpiresAt != "2030-01-01T00:00:00Z" ||
+			!slices.Equal(req.AllowedMethods, []string{"A.B"}) || req.MaxCredits == nil || *req.MaxCredits != 7 ||
+			!slices.Equal(req.Options, []core.Option{{Name: "ApplicationName", Value: "app"}}) || req.Credentials != (core.Credentials{}) || req.Malformed != nil {
+			t.Errorf("request = %+v", req)
+		}
+	})
+	for _, tc := range []struct{ name, body, want string }{
+		{"ClientIPNotString", `{"clientIp":[1]}`, "clientIp must be a string"},
+		{"ExpiresAtNotString", `{"expiresAt":1893456000}`, "expiresAt must be a string"},
+		{"MethodItem", `{"allowedMethods":["A",1]}`, "allowedMethods[1]"},
+		{"MaxCredits", `{"maxCredits":5.5}`, "maxCredits"},
+		{"MaxCreditsNotNumber", `{"maxCredits":"abc"}`, "maxCredits must be a whole number"},
+		{"Options", `{"options":{"ApplicationName":{}}}`, "options.ApplicationName"},
+	} {
+		t.Run("Err/"+tc.name, func(t *testing.T) {
+			err := getJWTFields(mustDecode(t, tc.body), &core.GetJWTRequest{})
+			assertInvalid(t, err, tc.want)
+		})
+	}
+	t.Run("OptionsDespiteAnotherError", func(t *testing.T) {
+		for _, body := range []string{
+			`{"maxCredits":"abc","options":{"ApplicationName":"x"}}`,
+			`{"clientIp":5,"options":{"ApplicationName":"x"}}`,
+			`{"allowedMethods":"A","options":{"ApplicationName":"x"}}`,
+		} {
+			req := &core.GetJWTRequest{}
+			assertInvalid(t, getJWTFields(mustDecode(t, body), req))
+			if !slices.Equal(req.Options, []core.Option{{Name: "ApplicationName", Value: "x"}}) {
+				t.Errorf("%s: options %+v, want ApplicationName x", body, req.Options)
+			}
+		}
+	})
 }
 
 func TestDecodeObject_ByteOrderMark(t *testing.T) {
@@ -359,15 +435,5 @@ func TestDecodeObject_ByteOrderMark(t *testing.T) {
 	}
 	if got, _ := obj.str("username"); got != "alice" {
 		t.Fatalf("username = %q", got)
-	}
-}
-
-func TestQueryFold(t *testing.T) {
-	q := url.Values{"Key": {"k1"}, "other": {"x"}}
-	if got := queryFold(q, "key"); got != "k1" {
-		t.Fatalf("queryFold(Key) = %q, want k1", got)
-	}
-	if got := queryFold(q, "missing"); got != "" {
-		t.Fatalf("queryFold(missing) = %q", got)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"reflect"
 	"strings"
 	"testing"
@@ -17,10 +18,9 @@ import (
 // it is not JSON, and as not an object exactly when it is another JSON
 // value; a property named twice in any letter case is refused exactly when
 // the reference below finds it; an accepted object keeps every property,
-// in order, with its value unchanged; GetJWT's fields come out as the body
-// gave them; and the strict surface's duplicate check (exact names, at any
-// depth) agrees with its own reference. Seeds: f.Add below and
-// testdata/fuzz/FuzzDecodeObject.
+// in order, with its value unchanged; GetJWT's fields (and ?key=) come out
+// as the request gave them, and core refuses a key given with a login.
+// Seeds: f.Add below and testdata/fuzz/FuzzDecodeObject.
 func FuzzDecodeObject(f *testing.F) {
 	for _, s := range [][2]string{
 		{`{"username":"alice","password":"pw","expiresAt":"2030-01-01T00:00:00Z","allowedMethods":["Email"],"maxCredits":5,"options":{"ApplicationName":"x"}}`, ""},
@@ -77,11 +77,17 @@ func FuzzDecodeObject(f *testing.F) {
 	})
 }
 
-// checkGetJWTRequest checks the mapping of an accepted object to GetJWT's
-// request against the reference reading.
+// checkGetJWTRequest checks the mapping of an accepted object (and ?key=)
+// to GetJWT's request, as the plain surface reads it (its credentials, then
+// the other fields), against the reference reading; and that core refuses
+// a key given with a username or password.
 func checkGetJWTRequest(t *testing.T, body []byte, obj object, ref refObject, key string) {
 	t.Helper()
-	req, err := getJWTRequest(obj, key)
+	c, err := testPlain.credentials(plainRequest("?key="+url.QueryEscape(key), ""), obj)
+	req := &core.GetJWTRequest{Credentials: c}
+	if err == nil {
+		err = getJWTFields(obj, req)
+	}
 	field := func(name string) (any, bool) {
 		for _, n := range ref.names {
 			if strings.ToLower(n) == strings.ToLower(name) {
@@ -99,49 +105,49 @@ func checkGetJWTRequest(t *testing.T, body []byte, obj object, ref refObject, ke
 			want[name] = v
 		default:
 			if err == nil {
-				t.Fatalf("getJWTRequest(%q) accepts %s = %#v, which is not a string", body, name, v)
+				t.Fatalf("plain GetJWT(%q) accepts %s = %#v, which is not a string", body, name, v)
 			}
 			return
 		}
 	}
 	if err != nil {
 		if core.ErrorCode(err) != core.EINVALID {
-			t.Fatalf("getJWTRequest(%q): %v, want EINVALID", body, err)
+			t.Fatalf("plain GetJWT(%q): %v, want EINVALID", body, err)
 		}
 		return
 	}
-	if key != "" {
-		if want["username"] != "" || want["password"] != "" {
-			t.Fatalf("getJWTRequest(%q, key %q) accepts a username or password with ?key=", body, key)
+	if key != "" && (want["username"] != "" || want["password"] != "") {
+		if aerr := core.OpGetJWT.Admit(req.Credentials); core.ErrorCode(aerr) != core.EINVALID {
+			t.Fatalf("plain GetJWT(%q, key %q): core admits a username or password with ?key= (%v)", body, key, aerr)
 		}
 	}
 	want["apiKey"] = key
 	got := map[string]string{"username": req.Username, "password": req.Password, "apiKey": req.APIKey, "clientIp": req.ClientIP, "expiresAt": req.ExpiresAt}
 	if !reflect.DeepEqual(got, want) {
-		t.Fatalf("getJWTRequest(%q, %q) = %q, want %q", body, key, got, want)
+		t.Fatalf("plain GetJWT(%q, %q) = %q, want %q", body, key, got, want)
 	}
 	if v, ok := field("allowedMethods"); ok && v != nil {
 		items, isArray := v.([]any)
 		if !isArray || len(items) != len(req.AllowedMethods) {
-			t.Fatalf("getJWTRequest(%q): allowedMethods %q from %#v", body, req.AllowedMethods, v)
+			t.Fatalf("plain GetJWT(%q): allowedMethods %q from %#v", body, req.AllowedMethods, v)
 		}
 		for i, it := range items {
 			if s, ok := it.(string); !ok || s != req.AllowedMethods[i] {
-				t.Fatalf("getJWTRequest(%q): allowedMethods[%d] = %q from %#v", body, i, req.AllowedMethods[i], it)
+				t.Fatalf("plain GetJWT(%q): allowedMethods[%d] = %q from %#v", body, i, req.AllowedMethods[i], it)
 			}
 		}
 	} else if req.AllowedMethods != nil {
-		t.Fatalf("getJWTRequest(%q): allowedMethods %q from nothing", body, req.AllowedMethods)
+		t.Fatalf("plain GetJWT(%q): allowedMethods %q from nothing", body, req.AllowedMethods)
 	}
 	switch v, _ := field("maxCredits"); v := v.(type) {
 	case nil:
 		if req.MaxCredits != nil {
-			t.Fatalf("getJWTRequest(%q): maxCredits %d from nothing", body, *req.MaxCredits)
+			t.Fatalf("plain GetJWT(%q): maxCredits %d from nothing", body, *req.MaxCredits)
 		}
 	case string:
 		if strings.TrimSpace(v) == "" {
 			if req.MaxCredits != nil {
-				t.Fatalf("getJWTRequest(%q): maxCredits %d from %q", body, *req.MaxCredits, v)
+				t.Fatalf("plain GetJWT(%q): maxCredits %d from %q", body, *req.MaxCredits, v)
 			}
 			return
 		}
@@ -149,7 +155,7 @@ func checkGetJWTRequest(t *testing.T, body []byte, obj object, ref refObject, ke
 	case json.Number:
 		checkWhole(t, body, req.MaxCredits, v)
 	default:
-		t.Fatalf("getJWTRequest(%q) accepts maxCredits %#v", body, v)
+		t.Fatalf("plain GetJWT(%q) accepts maxCredits %#v", body, v)
 	}
 }
 
@@ -157,17 +163,17 @@ func checkGetJWTRequest(t *testing.T, body []byte, obj object, ref refObject, ke
 func checkWhole(t *testing.T, body []byte, got *int64, n json.Number) {
 	t.Helper()
 	if got == nil {
-		t.Fatalf("getJWTRequest(%q): maxCredits %q read as none", body, n)
+		t.Fatalf("plain GetJWT(%q): maxCredits %q read as none", body, n)
 	}
 	if i, err := n.Int64(); err == nil {
 		if *got != i {
-			t.Fatalf("getJWTRequest(%q): maxCredits %q read as %d", body, n, *got)
+			t.Fatalf("plain GetJWT(%q): maxCredits %q read as %d", body, n, *got)
 		}
 		return
 	}
 	f, err := n.Float64()
 	if err != nil || f != float64(*got) || f > core.MaxCreditsLimit || f < -core.MaxCreditsLimit {
-		t.Fatalf("getJWTRequest(%q): maxCredits %q read as %d", body, n, *got)
+		t.Fatalf("plain GetJWT(%q): maxCredits %q read as %d", body, n, *got)
 	}
 }
 

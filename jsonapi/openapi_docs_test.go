@@ -19,7 +19,6 @@ import (
 	"github.com/jwtgate/jwtgate"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/jsonapi/swaggerui"
-	"github.com/jwtgate/jwtgate/server"
 )
 
 // TestOpenAPI_Documents: the contract is served as committed (YAML) and as
@@ -216,7 +215,7 @@ func TestOpenAPI_ValidateResponses(t *testing.T) {
 	}
 	for _, on := range []bool{false, true} {
 		t.Run(fmt.Sprint("ValidateResponses=", on), func(t *testing.T) {
-			e := newEnv(t, func(c *server.Config) { c.OpenAPI, c.ValidateResponses = spec, on })
+			e := newEnv(t, envOption{openAPI: func(a *jsonapi.OpenAPI) { a.Spec, a.ValidateResponses = spec, on }})
 			a := e.post("application/json", fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, alice, alicePassword, e.expiresAt(time.Hour)), "")
 			want := http.StatusOK
 			if on {

@@ -13,29 +13,28 @@ import (
 
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/jsonapi/apiclient"
-	"github.com/jwtgate/jwtgate/server"
 )
 
 // The enforcement operations on the strict surface, driven by the generated
 // client. Every answer goes through the env's validating transport, so each
 // status and body is also checked against openapi.yaml.
 
-// balance is an account's balance, read from the store.
+// balance is an account's balance, read through core.
 func (e *env) balance(account string) int64 {
 	e.t.Helper()
-	a, err := e.svc.Store.AccountByName(e.ctx, account)
+	a, err := e.svc.Admin.Account(e.ctx, account)
 	if err != nil {
 		e.t.Fatalf("AccountByName(%s): %v", account, err)
 	}
 	return a.Credits
 }
 
-// usage sums the usage ledger's rows for which keep is true.
+// usage sums the rows of the operator's usage report for which keep is true.
 func (e *env) usage(keep func(*core.UsageRow) bool) (calls, failures, credits int64) {
 	e.t.Helper()
-	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
+	rows, err := e.svc.Admin.UsageReport(e.ctx, core.UsageQuery{})
 	if err != nil {
-		e.t.Fatalf("Usage: %v", err)
+		e.t.Fatalf("UsageReport: %v", err)
 	}
 	for _, r := range rows {
 		if keep(r) {
@@ -94,7 +93,7 @@ func usageStatus(r *apiclient.GetUsageResult) apiclient.Status   { return r.Stat
 // TestOpenAPI_ChargeJWT runs ChargeJWT end to end with the generated client:
 // a charge, its retry, each refusal, and the ledger afterwards.
 func TestOpenAPI_ChargeJWT(t *testing.T) {
-	e := newEnv(t, func(c *server.Config) { c.ValidateResponses = true })
+	e := newEnv(t, validateResponses())
 	t.Cleanup(func() {
 		if strings.Contains(e.logs.String(), "answer breaks openapi.yaml") {
 			t.Errorf("the server sent an answer that breaks the document:\n%s", e.logs.String())
@@ -139,8 +138,18 @@ func TestOpenAPI_ChargeJWT(t *testing.T) {
 		}
 	})
 	t.Run("ErrRequestIDReused", func(t *testing.T) {
-		res := charge(t, req(1, "req-1"))
-		wantFailure(t, res.StatusCode(), res.Body, http.StatusConflict, statusOf(res.JSON409, chargeStatus), `requestId "req-1" was already used`)
+		// A requestId reused for another charge is refused, and the refusal
+		// is a line of the ledger, every time.
+		for range 2 {
+			before := len(e.lines())
+			res := charge(t, req(1, "req-1"))
+			wantFailure(t, res.StatusCode(), res.Body, http.StatusConflict, statusOf(res.JSON409, chargeStatus), `requestId "req-1" was already used`)
+			lines := e.lines()[before:]
+			if len(lines) != 1 || lines[0].Outcome != core.Outcome(core.ECONFLICT) || lines[0].Credits != 0 ||
+				accountOf(lines[0]) != e.alice.AccountID || lines[0].Application != "charge-app" {
+				t.Fatalf("ledger lines %+v, want one conflict under alice's account, charging nothing", lines)
+			}
+		}
 	})
 	t.Run("ErrTokenLimit", func(t *testing.T) {
 		res := charge(t, req(4, "req-2"))
@@ -169,7 +178,7 @@ func TestOpenAPI_ChargeJWT(t *testing.T) {
 		wantFailure(t, res.StatusCode(), res.Body, http.StatusUnauthorized, statusOf(res.JSON401, chargeStatus), "a valid serviceKey is required")
 	})
 	t.Run("ErrRevokedToken", func(t *testing.T) {
-		if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+		if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 			t.Fatal(err)
 		}
 		res := charge(t, req(1, "req-7"))
@@ -369,7 +378,7 @@ func TestOpenAPI_RevokeJWT(t *testing.T) {
 		wantRevoked(t, revoke(t, apiclient.RevokeJWTRequest{Jti: ptr(e.jti(tok))}, sdkBearer(admin)), tok)
 	})
 	t.Run("ErrOtherAccountsJTI", func(t *testing.T) {
-		if _, err := e.svc.CreateUser(e.ctx, core.CreateUserRequest{Username: "dave", Password: "dave's long password", Credits: 5}); err != nil {
+		if _, err := e.svc.Admin.CreateUser(e.ctx, core.CreateUserRequest{Username: "dave", Password: "dave's long password", Credits: 5}); err != nil {
 			t.Fatal(err)
 		}
 		theirs := e.token(apiclient.GetJWTRequest{Username: ptr("dave"), Password: ptr("dave's long password")})
@@ -484,7 +493,7 @@ func TestOpenAPI_AccountOperations(t *testing.T) {
 	})
 	t.Run("ErrRevokedBearer", func(t *testing.T) {
 		tok := e.token(apiclient.GetJWTRequest{AllowedMethods: &[]string{"UserAdmin"}})
-		if _, err := e.svc.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
+		if _, err := e.svc.Enforcer.RevokeJWT(e.ctx, &core.RevokeJWTRequest{JWT: tok}); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.client.GetCreditsRemainingWithResponse(e.ctx, apiclient.AccountCredentials{}, sdkBearer(tok))
@@ -636,8 +645,7 @@ func TestOpenAPI_EnforcementSchemaViolations(t *testing.T) {
 // answered, before core.
 func (e *env) wantRefused(t *testing.T, op, body, want string) {
 	t.Helper()
-	lookups := e.store.lookups.Load()
-	calls, _, _ := e.usage(func(*core.UsageRow) bool { return true })
+	lookups, before := e.store.lookups.Load(), len(e.lines())
 	a := e.postOp(op, "application/json", body, "", nil)
 	if a.status != http.StatusBadRequest || a.env.Success || a.env.ErrorMessage == nil || *a.env.ErrorMessage != want {
 		t.Fatalf("%s %s: %v, want 400 saying %q", op, body, a, want)
@@ -648,8 +656,8 @@ func (e *env) wantRefused(t *testing.T, op, body, want string) {
 	if n := e.store.lookups.Load() - lookups; n != 0 {
 		t.Errorf("core looked up %d keys, tokens or users for a request the document refuses", n)
 	}
-	if after, _, _ := e.usage(func(*core.UsageRow) bool { return true }); after != calls {
-		t.Errorf("the usage ledger gained %d calls", after-calls)
+	if n := len(e.lines()) - before; n != 0 {
+		t.Errorf("the usage ledger gained %d lines", n)
 	}
 }
 

@@ -11,8 +11,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"path"
 	"strings"
 	"sync/atomic"
@@ -24,10 +22,12 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/jsonapi/apiclient"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 // Fixtures; alice's password is the one the document's examples use.
@@ -43,8 +43,11 @@ const (
 	getJWTPath    = jsonapi.APIBase + "/UserAdmin/GetJWT"
 )
 
-// countingStore counts credential look-ups: a request refused by the
-// document must never get that far into core.
+// countingStore counts the look-ups of a credential's record (a user, an
+// API key, a service key, a token): a request refused for how its
+// credentials are given, or by the document before core, must not get that
+// far; a GetJWT refused for its own shape gets exactly the one look-up that
+// names its account.
 type countingStore struct {
 	core.Store
 	lookups atomic.Int64
@@ -70,17 +73,19 @@ func (s *countingStore) TokenByJTI(ctx context.Context, jti string) (*core.Issue
 	return s.Store.TokenByJTI(ctx, jti)
 }
 
-// env is the assembled server on a real SQLite file, with the strict
-// surface, and a generated client whose every answer is validated against
+// env is the assembled server on a real SQLite file, with both JSON
+// surfaces, and a generated client whose every answer is validated against
 // the document.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
 	svc    *core.Service
+	db     *sqlite.DB // read through the store: the ledger, the tokens
 	store  *countingStore
 	spec   *jsonapi.Spec
 	srv    *httptest.Server
 	logs   *testenv.Logs
+	alice  *core.User
 	apiKey string
 
 	// http validates every answer (and the generated client's requests)
@@ -90,7 +95,17 @@ type env struct {
 	validated atomic.Int64
 }
 
-type envOption func(*server.Config)
+// envOption changes what newEnv builds: core's Config before the Service
+// is made, and the OpenAPI surface before it is mounted.
+type envOption struct {
+	core    func(*core.Config)
+	openAPI func(*jsonapi.OpenAPI)
+}
+
+// validateResponses turns on the OpenAPI surface's own check of its answers.
+func validateResponses() envOption {
+	return envOption{openAPI: func(a *jsonapi.OpenAPI) { a.ValidateResponses = true }}
+}
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -101,23 +116,36 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	}
 	log, logs := testenv.CaptureLogs()
 	e := &env{t: t, ctx: ctx, spec: spec, logs: logs}
-	svc, db := testenv.New(t, func(s *core.Service) {
-		e.store = &countingStore{Store: s.Store}
-		s.Store, s.Issuer, s.Logger = e.store, testIssuer, log
+	svc, db := testenv.New(t, func(c *core.Config) {
+		e.store = &countingStore{Store: c.Store}
+		c.Store, c.Issuer, c.Logger = e.store, testIssuer, log
+		for _, o := range opts {
+			if o.core != nil {
+				o.core(c)
+			}
+		}
 	})
-	e.svc = svc
-	testenv.CreateUser(t, svc, alice, alicePassword, aliceCredits)
+	e.svc, e.db = svc, db
+	e.alice = testenv.CreateUser(t, svc, alice, alicePassword, aliceCredits)
 	testenv.CreateUser(t, svc, broke, brokePassword, 0)
 	testenv.CreateUser(t, svc, disabled, disabledPass, 10)
-	if err := e.svc.SetUserDisabled(ctx, disabled, true); err != nil {
+	if err := e.svc.Admin.SetUserDisabled(ctx, disabled, true); err != nil {
 		t.Fatalf("SetUserDisabled: %v", err)
 	}
 	e.apiKey, _ = testenv.CreateAPIKey(t, svc, alice)
-	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping, OpenAPI: spec}
+	deps := edge.Deps{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{}.Addr}
+	strict := &jsonapi.OpenAPI{Deps: deps, Spec: spec}
 	for _, o := range opts {
-		o(&cfg)
+		if o.openAPI != nil {
+			o.openAPI(strict)
+		}
 	}
-	e.srv = httptest.NewServer(server.New(cfg))
+	h, err := server.New(server.Config{Keys: svc.KeyRing, Logger: log, Ping: db.Ping,
+		Surfaces: []edge.Surface{&jsonapi.Plain{Deps: deps}, strict}})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	e.http = &http.Client{Transport: &validatingTransport{e: e, next: e.srv.Client().Transport}}
 	sdkHTTP := &http.Client{Transport: &validatingTransport{e: e, next: e.srv.Client().Transport, requests: true}}
@@ -130,6 +158,19 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 		}
 	})
 	return e
+}
+
+// withoutHashing runs f with a hash gate that has no slot and no queue: a
+// password or key hash attempted meanwhile is answered EBUSY ("server
+// busy"; TestSurfaces_GetJWTRefusalLedger checks that it is), so an answer
+// that is not that proves that none was attempted. Requests are sent one at
+// a time, so the gate is swapped between them.
+func (e *env) withoutHashing(f func()) {
+	auth := e.svc.Authenticator
+	gate := auth.HashGate
+	auth.HashGate = &core.HashGate{}
+	defer func() { auth.HashGate = gate }()
+	f()
 }
 
 // validatingTransport checks every answer of the strict surface against the
@@ -195,7 +236,7 @@ type answer struct {
 	// (a pointer); env is the Status envelope of either.
 	result jsonapi.GetJWTResponse
 	out    any
-	env    jsonapi.Status
+	env    edge.Status
 }
 
 // results are the result types of the operations but GetJWT, which every
@@ -269,7 +310,7 @@ func (e *env) do(c *http.Client, req *http.Request) *answer {
 		if err := dec.Decode(v); err != nil {
 			e.t.Fatalf("%s %s: answer is not the operation's result: %v\n%s", req.Method, req.URL.Path, err, a.body)
 		}
-		var st struct{ Status jsonapi.Status }
+		var st struct{ Status edge.Status }
 		if err := json.Unmarshal(a.body, &st); err != nil {
 			e.t.Fatal(err)
 		}
@@ -318,20 +359,30 @@ func (e *env) jti(tok string) string {
 	return c.ID
 }
 
-// refusals is the number of GetJWT calls the usage ledger holds as failed.
-func (e *env) refusals() int64 {
+// lines returns the usage ledger's lines, oldest first, read through the
+// store.
+func (e *env) lines() []*core.UsageEvent {
 	e.t.Helper()
-	rows, err := e.svc.Usage(e.ctx, core.UsageFilter{})
-	if err != nil {
-		e.t.Fatalf("Usage: %v", err)
-	}
-	var n int64
-	for _, r := range rows {
-		if r.Method == core.MethodGetJWT {
-			n += r.Failures
+	return testenv.UsageLines(e.t, e.db)
+}
+
+// refusals returns the failed GetJWT calls among the ledger's lines.
+func refusals(lines []*core.UsageEvent) []*core.UsageEvent {
+	var out []*core.UsageEvent
+	for _, l := range lines {
+		if l.Method == core.OpGetJWT.Method && l.Outcome != core.OutcomeOK {
+			out = append(out, l)
 		}
 	}
-	return n
+	return out
+}
+
+// accountOf returns the account a ledger line is attributed to, 0 for none.
+func accountOf(l *core.UsageEvent) int64 {
+	if l.AccountID == nil {
+		return 0
+	}
+	return *l.AccountID
 }
 
 // tokenClaims are the claims a downstream verifier reads.
@@ -373,18 +424,4 @@ func (e *env) verify(tok string) (*tokenClaims, error) {
 		return nil, errors.New("no JWK with the token's kid")
 	}, jwt.WithValidMethods([]string{"EdDSA"}), jwt.WithExpirationRequired(), jwt.WithIssuer(testIssuer), jwt.WithLeeway(5*time.Second))
 	return claims, err
-}
-
-// requireTool fails in CI and skips elsewhere when a tool is missing.
-func requireTool(t *testing.T, name, path, hint string) string {
-	t.Helper()
-	p, err := exec.LookPath(path)
-	if err == nil {
-		return p
-	}
-	if os.Getenv("CI") != "" {
-		t.Fatalf("%s is required in CI (installed by .ci/run; %s): %v", name, hint, err)
-	}
-	t.Skipf("%s not installed (%s): %v", name, hint, err)
-	return ""
 }

@@ -134,11 +134,11 @@ func TestOpenAPI_GeneratedClient(t *testing.T) {
 	}
 
 	t.Run("ErrRevokedKey", func(t *testing.T) {
-		key, rec, err := e.svc.CreateAPIKey(e.ctx, alice)
+		key, rec, err := e.svc.Admin.CreateAPIKey(e.ctx, alice)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := e.svc.RevokeAPIKey(e.ctx, rec.ID); err != nil {
+		if err := e.svc.Admin.RevokeAPIKey(e.ctx, rec.ID); err != nil {
 			t.Fatal(err)
 		}
 		res, err := e.client.GetJWTWithResponse(e.ctx, apiclient.GetJWTRequest{Username: ptr(core.APIKeyUserPrefix + key), ExpiresAt: expires()})
@@ -246,12 +246,36 @@ func TestOpenAPI_DocumentExamples(t *testing.T) {
 }
 
 // TestOpenAPI_SchemaViolations breaks the schema in one field at a time: each
-// request gets 400 whose message names that field, core never looks up a
-// credential, and the refusal is in the usage ledger (as on the plain
-// endpoint).
+// request gets 400 whose message names that field, and the refusal is one
+// failed GetJWT line of the usage ledger, as on every surface: under the
+// account its username names (core looks that one user up, without hashing
+// the password) and with its ApplicationName, where the body still gives
+// them as strings under their exact names.
 func TestOpenAPI_SchemaViolations(t *testing.T) {
 	e := newEnv(t)
 	long := func(n int) string { return strings.Repeat("x", n) }
+	// How a refusal is attributed when the broken field is the username or
+	// the application's name; every other one is alice's, with her
+	// application, after one look-up.
+	type attribution struct {
+		lookups int64
+		account int64 // 0: none
+		app     string
+	}
+	usual := attribution{lookups: 1, account: e.alice.AccountID, app: "violations"}
+	noApp := attribution{lookups: 1, account: e.alice.AccountID}
+	unusual := map[string]attribution{
+		"UsernameType":           {app: "violations"},             // no username to look up
+		"UsernameNull":           {app: "violations"},             // likewise
+		"UsernameTooLong":        {lookups: 1, app: "violations"}, // names no user
+		"OptionsType":            noApp,
+		"OptionsNull":            noApp,
+		"OptionsUnknown":         noApp,
+		"OptionsWrongCase":       noApp,
+		"ApplicationNameType":    noApp,
+		"ApplicationNameNull":    noApp,
+		"ApplicationNameTooLong": noApp, // longer than core keeps
+	}
 	for _, tc := range []struct {
 		name  string
 		field string // the field to set (with a dot: inside options); value nil with remove
@@ -314,8 +338,13 @@ func TestOpenAPI_SchemaViolations(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			lookups, refusals := e.store.lookups.Load(), e.refusals()
-			a := e.post("application/json", string(b), "")
+			want, ok := unusual[tc.name]
+			if !ok {
+				want = usual
+			}
+			lookups, before := e.store.lookups.Load(), len(e.lines())
+			var a *answer
+			e.withoutHashing(func() { a = e.post("application/json", string(b), "") })
 			if a.status != http.StatusBadRequest {
 				t.Fatalf("%s: %v, want 400", b, a)
 			}
@@ -325,11 +354,17 @@ func TestOpenAPI_SchemaViolations(t *testing.T) {
 			if a.result.Status.Success || a.result.Jwt != nil {
 				t.Errorf("answer %s", a.body)
 			}
-			if n := e.store.lookups.Load() - lookups; n != 0 {
-				t.Errorf("core looked up %d credentials for a request the document refuses", n)
+			if n := e.store.lookups.Load() - lookups; n != want.lookups {
+				t.Errorf("core looked up %d credentials for a request the document refuses, want %d", n, want.lookups)
 			}
-			if n := e.refusals() - refusals; n != 1 {
-				t.Errorf("usage ledger gained %d failed GetJWT calls, want 1", n)
+			lines := e.lines()[before:]
+			if len(lines) != 1 {
+				t.Fatalf("usage ledger gained %d lines, want 1: %+v", len(lines), lines)
+			}
+			l := lines[0]
+			if l.Method != core.OpGetJWT.Method || l.Outcome != core.Outcome(core.EINVALID) || accountOf(l) != want.account ||
+				l.Application != want.app || l.JTI != "" {
+				t.Errorf("ledger line %+v, want an invalid %s under account %d, application %q", *l, core.OpGetJWT.Method, want.account, want.app)
 			}
 		})
 	}
@@ -343,7 +378,11 @@ func derefOr(s *string) string {
 }
 
 // TestOpenAPI_Refusals covers what the strict surface answers before any
-// schema check: the media type, the size and the syntax of the body.
+// schema check: the media type, the size and the syntax of the body. Those
+// never reach core and are not recorded, as on the plain endpoint; a body
+// that is JSON but that the document refuses is recorded as a failed GetJWT,
+// under the account its username names, if any; credentials given more
+// than one way name no one and are looked up not at all.
 func TestOpenAPI_Refusals(t *testing.T) {
 	e := newEnv(t)
 	valid := fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, alice, alicePassword, e.expiresAt(time.Hour))
@@ -352,38 +391,46 @@ func TestOpenAPI_Refusals(t *testing.T) {
 		status                  int
 		want                    string
 		recorded                bool
+		lookups                 int64 // of the username the body names ("b" for Duplicate, the last value)
 	}{
-		{"NoContentType", "", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false},
-		{"TextPlain", "text/plain", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false},
-		{"FormEncoded", "application/x-www-form-urlencoded", "username=alice", http.StatusUnsupportedMediaType, "Content-Type: application/json", false},
-		{"Latin1", "application/json; charset=iso-8859-1", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false},
-		{"TooLarge", "application/json", `{"username":"` + strings.Repeat("x", 1<<20) + `"}`, http.StatusRequestEntityTooLarge, "larger than 1 MiB", false},
-		{"Empty", "application/json", "", http.StatusBadRequest, "the request body is empty", false},
-		{"NotJSON", "application/json", `{"username":`, http.StatusBadRequest, "the request body is not valid JSON", false},
-		{"ByteOrderMark", "application/json", "\xEF\xBB\xBF" + valid, http.StatusBadRequest, "the request body is not valid JSON", false},
-		{"Array", "application/json", `[` + valid + `]`, http.StatusBadRequest, "the request body: must be an object", true},
-		{"Duplicate", "application/json", `{"username":"a","username":"b","expiresAt":"2030-01-01T00:00:00Z"}`, http.StatusBadRequest, "username: is given more than once", true},
-		{"KeyAndPassword", "application/json", valid, http.StatusBadRequest, "key: give either a username and password or an API key, not both", true},
+		{"NoContentType", "", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false, 0},
+		{"TextPlain", "text/plain", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false, 0},
+		{"FormEncoded", "application/x-www-form-urlencoded", "username=alice", http.StatusUnsupportedMediaType, "Content-Type: application/json", false, 0},
+		{"Latin1", "application/json; charset=iso-8859-1", valid, http.StatusUnsupportedMediaType, "Content-Type: application/json", false, 0},
+		{"TooLarge", "application/json", `{"username":"` + strings.Repeat("x", 1<<20) + `"}`, http.StatusRequestEntityTooLarge, "larger than 1 MiB", false, 0},
+		{"Empty", "application/json", "", http.StatusBadRequest, "the request body is empty", false, 0},
+		{"NotJSON", "application/json", `{"username":`, http.StatusBadRequest, "the request body is not valid JSON", false, 0},
+		{"ByteOrderMark", "application/json", "\xEF\xBB\xBF" + valid, http.StatusBadRequest, "the request body is not valid JSON", false, 0},
+		{"Array", "application/json", `[` + valid + `]`, http.StatusBadRequest, "the request body: must be an object", true, 0},
+		{"Duplicate", "application/json", `{"username":"a","username":"b","expiresAt":"2030-01-01T00:00:00Z"}`, http.StatusBadRequest, "username: is given more than once", true, 1},
+		{"KeyAndPassword", "application/json", valid, http.StatusBadRequest, "key: give either a username and password or an API key, not both", true, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			query := ""
 			if tc.name == "KeyAndPassword" {
 				query = "?key=" + e.apiKey
 			}
-			lookups, refusals := e.store.lookups.Load(), e.refusals()
-			a := e.post(tc.contentType, tc.body, query)
+			lookups, before := e.store.lookups.Load(), len(e.lines())
+			var a *answer
+			e.withoutHashing(func() { a = e.post(tc.contentType, tc.body, query) })
 			if a.status != tc.status || a.result.Status.ErrorMessage == nil || !strings.Contains(*a.result.Status.ErrorMessage, tc.want) {
 				t.Fatalf("%v, want %d saying %q", a, tc.status, tc.want)
 			}
-			if n := e.store.lookups.Load() - lookups; n != 0 {
-				t.Errorf("core looked up %d credentials", n)
+			if n := e.store.lookups.Load() - lookups; n != tc.lookups {
+				t.Errorf("core looked up %d credentials, want %d", n, tc.lookups)
 			}
-			want := int64(0)
+			lines := e.lines()[before:]
+			want := 0
 			if tc.recorded {
 				want = 1
 			}
-			if n := e.refusals() - refusals; n != want {
-				t.Errorf("usage ledger gained %d failed calls, want %d", n, want)
+			if len(lines) != want {
+				t.Fatalf("usage ledger gained %d lines, want %d: %+v", len(lines), want, lines)
+			}
+			if want == 1 {
+				if l := lines[0]; l.Method != core.OpGetJWT.Method || l.Outcome != core.Outcome(core.EINVALID) || l.AccountID != nil || l.JTI != "" {
+					t.Errorf("ledger line %+v, want an invalid %s under no account", *l, core.OpGetJWT.Method)
+				}
 			}
 		})
 	}

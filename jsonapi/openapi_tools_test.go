@@ -11,24 +11,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
-	"github.com/jwtgate/jwtgate/server"
 )
 
-// npmTool returns a tool that `npm ci` installed in dir, failing in CI and
-// skipping elsewhere when it is missing.
+// npmTool returns a tool that `npm ci` installed in dir; without it (or
+// without node) the test fails in CI and is skipped, and listed, elsewhere.
 func npmTool(t *testing.T, dir, rel string) string {
 	t.Helper()
-	requireTool(t, "node", "node", "Node.js comes with the machine")
+	testenv.RequireTool(t, "node", "Node.js comes with the machine")
 	p, err := filepath.Abs(filepath.Join(dir, "node_modules", rel))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(p); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is required in CI (.ci/run installs it: npm ci in %s): %v", rel, dir, err)
-		}
-		t.Skipf("%s not installed (run npm ci --no-audit --no-fund in %s): %v", rel, dir, err)
+		testenv.Missing(t, rel, "run npm ci --no-audit --no-fund in "+dir, err)
 	}
 	return p
 }
@@ -82,7 +79,7 @@ func TestOpenAPI_TypeScriptClient(t *testing.T) {
 	gen := npmTool(t, "../clients/ts", "openapi-typescript/bin/cli.js")
 	tsc := npmTool(t, "../clients/ts", "typescript/bin/tsc")
 	modules, _ := filepath.Abs("../clients/ts/node_modules")
-	e := newEnv(t, func(c *server.Config) { c.ValidateResponses = true })
+	e := newEnv(t, validateResponses())
 	e.post("application/json", fmt.Sprintf(`{"expiresAt":%q}`, e.expiresAt(time.Hour)), "?key="+e.apiKey)
 
 	// Work in a copy, so that nothing is generated into the source tree.

@@ -18,6 +18,7 @@ import (
 	"github.com/oasdiff/yaml"
 
 	"github.com/jwtgate/jwtgate"
+	"github.com/jwtgate/jwtgate/core"
 )
 
 // APIBase is where the strict OpenAPI surface lives; it is the document's
@@ -67,16 +68,16 @@ func ParseSpec(ctx context.Context, data []byte) (*Spec, error) {
 			return nil, fmt.Errorf("openapi.yaml: path %s: path parameters are not supported by the strict surface yet", path)
 		}
 		for method, op := range item.Operations() {
-			if _, ok := operations[op.OperationID]; !ok {
+			if _, ok := openapiOps[core.OpNamed(op.OperationID)]; !ok {
 				return nil, fmt.Errorf("openapi.yaml: %s %s: operationId %q has no handler in jsonapi", method, path, op.OperationID)
 			}
 			seen[op.OperationID] = true
 			s.routes = append(s.routes, &routers.Route{Spec: doc, Server: doc.Servers[0], Path: path, PathItem: item, Method: method, Operation: op})
 		}
 	}
-	for id := range operations {
-		if !seen[id] {
-			return nil, fmt.Errorf("openapi.yaml: jsonapi implements operation %q, which the document does not describe", id)
+	for _, op := range core.Ops() {
+		if !seen[op.Name] {
+			return nil, fmt.Errorf("openapi.yaml: operation %q is not described in the document", op.Name)
 		}
 	}
 	sort.Slice(s.routes, func(i, j int) bool {

@@ -13,10 +13,12 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/meter"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/soap"
 )
 
 const (
@@ -43,8 +45,17 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.gate = httptest.NewServer(server.New(server.Config{Service: f.svc, Logger: f.svc.Logger, ClientAddr: clientaddr.Resolver{},
-		Ping: db.Ping, OpenAPI: spec, ValidateResponses: true}))
+	// jwtgate as cmd/jwtgate assembles it, answers checked against its
+	// OpenAPI document.
+	log := slog.New(slog.DiscardHandler)
+	d := edge.Deps{Service: svc, Logger: log, ClientAddr: clientaddr.Resolver{}.Addr}
+	h, err := server.New(server.Config{Keys: svc.KeyRing, Logger: log, Ping: db.Ping, Surfaces: []edge.Surface{
+		&jsonapi.Plain{Deps: d}, &soap.Handler{Deps: d}, &jsonapi.OpenAPI{Deps: d, Spec: spec, ValidateResponses: true},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.gate = httptest.NewServer(h)
 	t.Cleanup(f.gate.Close)
 	m := &meter.Meter{URL: f.gate.URL, ServiceKey: testenv.CreateServiceKey(t, svc, "app"), Logger: slog.New(slog.DiscardHandler)}
 	f.app = httptest.NewServer(m.Protect("Email.IsValid", 2, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -62,8 +73,9 @@ func newFixture(t *testing.T) *fixture {
 func (f *fixture) token(t *testing.T, methods []string, maxCredits int64, clientIP string) string {
 	t.Helper()
 	mc := maxCredits
-	res, err := f.svc.GetJWT(t.Context(), &core.GetJWTRequest{Username: user, Password: password, AllowedMethods: methods,
-		MaxCredits: &mc, ClientIP: clientIP, ExpiresAt: time.Now().Add(time.Hour).UTC().Format(time.RFC3339), ClientAddr: "127.0.0.1"})
+	res, err := f.svc.Issuer.GetJWT(t.Context(), &core.GetJWTRequest{
+		Credentials:    core.Credentials{Username: user, Password: password, ClientAddr: "127.0.0.1"},
+		AllowedMethods: methods, MaxCredits: &mc, ClientIP: clientIP, ExpiresAt: time.Now().Add(time.Hour).UTC().Format(time.RFC3339)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +116,7 @@ func (f *fixture) get(t *testing.T, token string, header ...string) (int, string
 
 func (f *fixture) balance(t *testing.T) int64 {
 	t.Helper()
-	bal, err := f.svc.AddCredits(t.Context(), user, 0)
+	bal, err := f.svc.Admin.AddCredits(t.Context(), user, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +156,7 @@ func TestProtect_Refusals(t *testing.T) {
 	phoneOnly := f.token(t, []string{"Phone"}, 5, "")
 	elsewhere := f.token(t, nil, 5, "192.0.2.1")
 	revoked := f.token(t, nil, 5, "")
-	if _, err := f.svc.RevokeJWT(t.Context(), &core.RevokeJWTRequest{JWT: revoked}); err != nil {
+	if _, err := f.svc.Enforcer.RevokeJWT(t.Context(), &core.RevokeJWTRequest{JWT: revoked}); err != nil {
 		t.Fatal(err)
 	}
 	for _, tc := range []struct {

@@ -9,7 +9,6 @@ import (
 	"io"
 	"math"
 	"net/http"
-	"net/http/httptest"
 	"net/netip"
 	"sort"
 	"strings"
@@ -20,7 +19,6 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/jsonapi"
-	"github.com/jwtgate/jwtgate/server"
 )
 
 // The attack suite drives every operation over the three surfaces of one
@@ -40,31 +38,19 @@ const (
 
 var surfaces = []surface{plain, strict, soap11, soap12}
 
-// attackEnv is the server env with the strict surface mounted, a service
-// key, and the loopback address trusted as a proxy (so that a test can say
-// which client address a request comes from with X-Forwarded-For).
+// attackEnv is the server env with a service key, and the loopback address
+// trusted as a proxy (so that a test can say which client address a request
+// comes from with X-Forwarded-For).
 type attackEnv struct {
 	*env
 	serviceKey string
 	requests   int // requests sent through send, for the access-log count
 }
 
-func newAttackEnv(t *testing.T) *attackEnv {
+func newAttackEnv(t *testing.T, configure ...func(*core.Config)) *attackEnv {
 	t.Helper()
-	e := newEnv(t)
-	spec, err := jsonapi.LoadSpec(e.ctx)
-	if err != nil {
-		t.Fatalf("LoadSpec: %v", err)
-	}
 	loopback := []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
-	e.srv = httptest.NewServer(server.New(server.Config{
-		Service:    e.svc,
-		Logger:     e.svc.Logger,
-		ClientAddr: clientaddr.Resolver{TrustedProxies: loopback},
-		Ping:       e.db.Ping,
-		OpenAPI:    spec,
-	}))
-	t.Cleanup(e.srv.Close)
+	e := newEnvAt(t, clientaddr.Resolver{TrustedProxies: loopback}, configure...)
 	return &attackEnv{env: e, serviceKey: testenv.CreateServiceKey(t, e.svc, "billing")}
 }
 
@@ -392,11 +378,14 @@ func assertNotServerFault(t *testing.T, o *outcome, what string) {
 // valid for an hour.
 func (e *attackEnv) issue(mod func(*core.GetJWTRequest)) string {
 	e.t.Helper()
-	r := &core.GetJWTRequest{Username: testUser, Password: testPassword, ExpiresAt: e.expires(time.Hour).Format(time.RFC3339), ClientAddr: loopbackAddr}
+	r := &core.GetJWTRequest{
+		Credentials: core.Credentials{Username: testUser, Password: testPassword, ClientAddr: loopbackAddr},
+		ExpiresAt:   e.expires(time.Hour).Format(time.RFC3339),
+	}
 	if mod != nil {
 		mod(r)
 	}
-	res, err := e.svc.GetJWT(e.ctx, r)
+	res, err := e.svc.Issuer.GetJWT(e.ctx, r)
 	if err != nil {
 		e.t.Fatalf("GetJWT: %v", err)
 	}

@@ -63,12 +63,14 @@ var stringPaths = map[string][]string{
 // SOAP, a Client fault for a character XML cannot carry), or, for the two
 // fields that keep free text (ApplicationName, requestId) and for values
 // that are only white space, accepted and stored exactly as sent. Never a
-// server error, never an injection: afterwards the database is intact,
-// holds the same users, and the balance is the initial one minus the
-// charges in the ledger.
+// server error, never an injection: afterwards the store is intact
+// (assertIntact), holds the same users, and the balance is the initial one
+// minus the charges in the ledger.
 func TestAttack_HostileStrings(t *testing.T) {
-	e := newAttackEnv(t)
-	e.svc.Throttle.PerUser.Free, e.svc.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32 // not about lockouts
+	e := newAttackEnv(t, func(c *core.Config) { // not about lockouts
+		c.Throttle = core.NewThrottle()
+		c.Throttle.PerUser.Free, c.Throttle.PerClient.Free = math.MaxInt32, math.MaxInt32
+	})
 	tok, victim := e.issue(nil), e.issue(nil)
 	calls := e.baseCalls(tok, victim)
 
@@ -145,7 +147,7 @@ func (e *attackEnv) assertStoredLiterally(t *testing.T, s surface, c call, path,
 		if app != want {
 			t.Errorf("%s: application %q, token says %q", s, want, app)
 		}
-		if row := e.tokenRow(jtiOf(t, tok)); row.Application != want {
+		if row := e.issued(jtiOf(t, tok)); row.Application != want {
 			t.Errorf("%s: application %q, stored %q", s, want, row.Application)
 		}
 	case "requestId":
@@ -158,33 +160,89 @@ func (e *attackEnv) assertStoredLiterally(t *testing.T, s surface, c call, path,
 	}
 }
 
-// assertIntact checks the database after the attacks: it passes SQLite's
-// own checks, holds the two users it started with, and every credit that
-// left the account is a charge in the ledger.
+// assertIntact checks the state after the attacks, read through the store
+// (SQLite's own integrity checks are the sqlite package's business): the
+// users, accounts (listed by name), API key and service key it started
+// with, unchanged;
+// every token and every ledger line names an account, a user and a token
+// that exist; no token spent beyond its limit; and every credit that left
+// the account is both a charge in the ledger and a token's spend.
 func (e *attackEnv) assertIntact(t *testing.T) {
 	t.Helper()
-	var check string
-	if err := e.raw.QueryRowContext(e.ctx, `PRAGMA integrity_check`).Scan(&check); err != nil || check != "ok" {
-		t.Errorf("integrity_check: %q, %v", check, err)
-	}
-	if n := e.count(`SELECT count(*) FROM pragma_foreign_key_check`); n != 0 {
-		t.Errorf("foreign_key_check: %d violations", n)
-	}
-	if n := e.count(`SELECT count(*) FROM users`); n != 2 {
-		t.Errorf("users: %d, want 2", n)
-	}
-	if n := e.count(`SELECT count(*) FROM accounts`); n != 2 {
-		t.Errorf("accounts: %d, want 2", n)
-	}
-	a, err := e.svc.Store.AccountByName(e.ctx, testUser)
+	users, err := e.db.ListUsers(e.ctx, core.Page{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	spent := e.count(`SELECT coalesce(sum(credits), 0) FROM usage WHERE outcome = 'ok'`)
-	if a.Credits != testCredits-int64(spent) {
-		t.Errorf("balance %d, want %d - %d charged", a.Credits, testCredits, spent)
+	userIDs := map[int64]bool{}
+	var names []string
+	for _, u := range users {
+		userIDs[u.ID] = true
+		names = append(names, u.Username+"@"+u.Account)
+		if u.Disabled {
+			t.Errorf("user %s is disabled", u.Username)
+		}
 	}
-	if spent == 0 || e.count(`SELECT count(*) FROM usage`) == 0 {
+	if want := []string{testUser + "@" + testUser, brokeUser + "@" + brokeUser}; !slices.Equal(names, want) {
+		t.Errorf("users %q, want %q", names, want)
+	}
+	accounts, err := e.db.ListAccounts(e.ctx, core.Page{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	accountIDs := map[int64]bool{}
+	names = nil
+	for _, a := range accounts {
+		accountIDs[a.ID] = true
+		names = append(names, a.Name)
+	}
+	if want := []string{testUser, brokeUser}; !slices.Equal(names, want) {
+		t.Errorf("accounts %q, want %q", names, want)
+	}
+	if keys, err := e.db.ListAPIKeys(e.ctx, nil, core.Page{}); err != nil || len(keys) != 1 || keys[0].ID != e.keyRec.ID || keys[0].Revoked != nil {
+		t.Errorf("API keys %+v (%v), want only %s, live", keys, err, e.keyRec.ID)
+	}
+	if keys, err := e.db.ListServiceKeys(e.ctx, core.Page{}); err != nil || len(keys) != 1 || keys[0].Name != "billing" || keys[0].Revoked != nil {
+		t.Errorf("service keys %+v (%v), want only billing, live", keys, err)
+	}
+
+	jtis := map[string]bool{}
+	var spent int64
+	for _, tok := range e.tokens() {
+		jtis[tok.JTI] = true
+		spent += tok.CreditsSpent
+		if !accountIDs[tok.AccountID] || !userIDs[tok.UserID] {
+			t.Errorf("token %s names account %d, user %d: not both exist", tok.JTI, tok.AccountID, tok.UserID)
+		}
+		if tok.CreditsSpent < 0 {
+			t.Errorf("token %s spent %d", tok.JTI, tok.CreditsSpent)
+		}
+		if tok.MaxCredits != nil && tok.CreditsSpent > *tok.MaxCredits {
+			t.Errorf("token %s spent %d of its %d", tok.JTI, tok.CreditsSpent, *tok.MaxCredits)
+		}
+	}
+	lines := e.usage()
+	var charged int64
+	for _, ev := range lines {
+		switch {
+		case ev.AccountID != nil && !accountIDs[*ev.AccountID], ev.UserID != nil && !userIDs[*ev.UserID], ev.JTI != "" && !jtis[ev.JTI]:
+			t.Errorf("ledger line %+v names an account, user or token that does not exist", ev)
+		case ev.Outcome != core.OutcomeOK && ev.Credits != 0:
+			t.Errorf("ledger line %+v: a refusal with credits", ev)
+		}
+		if ev.Outcome == core.OutcomeOK {
+			charged += ev.Credits
+		}
+	}
+	if b := e.balance(); b != testCredits-charged {
+		t.Errorf("balance %d, want %d - %d charged", b, testCredits, charged)
+	}
+	if spent != charged {
+		t.Errorf("tokens spent %d credits, the ledger charged %d", spent, charged)
+	}
+	if broke, err := e.svc.Admin.Account(e.ctx, brokeUser); err != nil || broke.Credits != 0 {
+		t.Errorf("%s's account: %+v, %v; want 0 credits", brokeUser, broke, err)
+	}
+	if charged == 0 || len(lines) == 0 {
 		t.Errorf("the ledger is empty or holds no charge: the attacks did not reach the store")
 	}
 }
@@ -240,7 +298,7 @@ func TestAttack_DuplicateKeys(t *testing.T) {
 			`property "from" is given more than once (as "from" and "from")`, "from: is given more than once"},
 	} {
 		t.Run(tc.op, func(t *testing.T) {
-			tokens, usage := e.countTokens(), e.count(`SELECT count(*) FROM usage WHERE outcome = 'ok'`)
+			tokens, usage := e.countTokens(), e.countOK()
 			for _, s := range []surface{plain, strict} {
 				want, status, path := tc.plain, http.StatusOK, "/UserAdmin/"+tc.op+".json"
 				if s == strict {
@@ -254,7 +312,7 @@ func TestAttack_DuplicateKeys(t *testing.T) {
 					t.Errorf("%s %s: %v, want HTTP %d saying %q", s, tc.body, o, status, want)
 				}
 			}
-			if e.countTokens() != tokens || e.count(`SELECT count(*) FROM usage WHERE outcome = 'ok'`) != usage {
+			if e.countTokens() != tokens || e.countOK() != usage {
 				t.Errorf("a refused request issued a token or succeeded in the ledger")
 			}
 		})
@@ -366,7 +424,7 @@ func TestAttack_NumbersOutOfRange(t *testing.T) {
 
 func (e *attackEnv) balance() int64 {
 	e.t.Helper()
-	a, err := e.svc.Store.AccountByName(e.ctx, testUser)
+	a, err := e.svc.Admin.Account(e.ctx, testUser)
 	if err != nil {
 		e.t.Fatal(err)
 	}

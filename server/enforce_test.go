@@ -89,9 +89,27 @@ func TestPlainEnforcement(t *testing.T) {
 		if ok, msg, credits := status(m); code != 200 || !ok || credits != testCredits-1 || m["TokenCreditsRemaining"] != 1.0 || m["Replayed"] != false {
 			t.Fatalf("first charge: %d %v %s", code, m, msg)
 		}
+		lines := e.countUsage()
 		_, m = charge("r1")
 		if ok, _, credits := status(m); !ok || credits != testCredits-1 || m["Replayed"] != true {
 			t.Fatalf("retry: %v", m)
+		}
+		if n := e.countUsage(); n != lines {
+			t.Fatalf("a replay wrote %d ledger lines, want none", n-lines)
+		}
+		// The same requestId for another charge is refused as a conflict,
+		// and that refusal is in the ledger, under the token's account.
+		_, m = charge("r1", "method", "Email.Send")
+		if ok, msg, _ := status(m); ok || msg != `requestId "r1" was already used for a charge of 1 credits for Email.IsValid` || m["Replayed"] != false {
+			t.Fatalf("requestId reused for another charge: %v", m)
+		}
+		u := e.usage()
+		if len(u) != lines+1 {
+			t.Fatalf("a conflicting requestId wrote %d ledger lines, want 1", len(u)-lines)
+		}
+		if ev := u[len(u)-1]; ev.Outcome != core.Outcome(core.ECONFLICT) || ev.Method != "Email.Send" || ev.Credits != 0 ||
+			ev.AccountID == nil || *ev.AccountID != e.accountID(testUser) || ev.JTI == "" || ev.Application != "Shop" {
+			t.Fatalf("ledger line of the conflict = %+v", ev)
 		}
 		charge("r2")
 		code, m = charge("r3")
@@ -205,14 +223,24 @@ func TestPlainEnforcement_ConcurrentCharges(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	bal, err := e.svc.AddCredits(t.Context(), testUser, 0)
+	bal, err := e.svc.Admin.AddCredits(t.Context(), testUser, 0)
 	if successes != 5 || err != nil || bal != testCredits-5 {
 		t.Fatalf("%d successes, balance %d (%v); want 5 and %d", successes, bal, err, testCredits-5)
 	}
-	rows, _ := e.svc.Usage(t.Context(), core.UsageFilter{})
+	rows, err := e.svc.Admin.UsageReport(t.Context(), core.UsageQuery{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := false
 	for _, r := range rows {
-		if r.Method == "A.B" && (r.Calls-r.Failures != 5 || r.Credits != 5) {
-			t.Fatalf("ledger: %+v; want exactly 5 charges", *r)
+		if r.Method == "A.B" {
+			found = true
+			if r.Calls != 40 || r.Calls-r.Failures != 5 || r.Credits != 5 {
+				t.Fatalf("ledger: %+v; want 40 calls, exactly 5 charges", *r)
+			}
 		}
+	}
+	if !found {
+		t.Fatalf("no A.B line in the usage report: %v", rows)
 	}
 }

@@ -3,13 +3,13 @@ package server_test
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -18,10 +18,15 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/soap"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // Fixtures. The issuer is not the default, to prove it is configurable.
 const (
@@ -38,7 +43,8 @@ const (
 
 // env is the assembled server on a real SQLite file, with an injected clock
 // that starts at the real time (so that other languages' verifiers, which use
-// the real clock, accept its tokens).
+// the real clock, accept its tokens). Its checks read the state through the
+// store, never with SQL of their own.
 type env struct {
 	t      *testing.T
 	ctx    context.Context
@@ -47,28 +53,53 @@ type env struct {
 	srv    *httptest.Server
 	logs   *testenv.Logs
 	clk    *testenv.Clock
-	raw    *sql.DB      // a second, independent connection to the server's SQLite file
 	apiKey string       // a live key of testUser
 	keyRec *core.APIKey // its record
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv is newEnvAt with no trusted proxy: the client address is the TCP
+// peer's.
+func newEnv(t *testing.T, configure ...func(*core.Config)) *env {
+	t.Helper()
+	return newEnvAt(t, clientaddr.Resolver{}, configure...)
+}
+
+// newEnvAt assembles the server as cmd/jwtgate does, with every surface,
+// the client address resolved by addr, and the Service's Config changed by
+// each configure after the env's own settings.
+func newEnvAt(t *testing.T, addr clientaddr.Resolver, configure ...func(*core.Config)) *env {
 	t.Helper()
 	log, logs := testenv.CaptureLogs()
 	e := &env{t: t, ctx: t.Context(), logs: logs, clk: testenv.NewClock(time.Now().UTC())}
-	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Issuer, s.Logger, s.Now = testIssuer, log, e.clk.Now })
-	e.raw = testenv.RawDB(t, e.db)
+	e.svc, e.db = testenv.New(t, append([]func(*core.Config){func(c *core.Config) {
+		c.Issuer, c.Logger, c.Now = testIssuer, log, e.clk.Now
+	}}, configure...)...)
 	testenv.CreateUser(t, e.svc, testUser, testPassword, testCredits)
 	testenv.CreateUser(t, e.svc, brokeUser, brokePass, 0)
 	e.apiKey, e.keyRec = testenv.CreateAPIKey(t, e.svc, testUser)
-	e.srv = httptest.NewServer(server.New(server.Config{
-		Service:    e.svc,
-		Logger:     log,
-		ClientAddr: clientaddr.Resolver{},
-		Ping:       e.db.Ping,
-	}))
+	h, err := server.New(server.Config{
+		Keys:     e.svc.KeyRing,
+		Logger:   log,
+		Ping:     e.db.Ping,
+		Surfaces: surfacesOf(t, edge.Deps{Service: e.svc, Logger: log, ClientAddr: addr.Addr}),
+	})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	e.srv = httptest.NewServer(h)
 	t.Cleanup(e.srv.Close)
 	return e
+}
+
+// surfacesOf returns the surfaces cmd/jwtgate serves, in its order: plain
+// JSON, SOAP and the OpenAPI surface.
+func surfacesOf(t *testing.T, d edge.Deps) []edge.Surface {
+	t.Helper()
+	spec, err := jsonapi.LoadSpec(t.Context())
+	if err != nil {
+		t.Fatalf("LoadSpec: %v", err)
+	}
+	return []edge.Surface{&jsonapi.Plain{Deps: d}, &soap.Handler{Deps: d}, &jsonapi.OpenAPI{Deps: d, Spec: spec}}
 }
 
 func (e *env) clock() time.Time        { return e.clk.Now() }
@@ -83,10 +114,12 @@ func (e *env) expires(d time.Duration) time.Time {
 // rotate makes a fresh key of alg the active one and returns it.
 func (e *env) rotate(alg string) *core.SigningKey {
 	e.t.Helper()
-	e.svc.Alg = alg
-	k, err := e.svc.RotateSigningKey(e.ctx)
+	k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
 	if err != nil {
 		e.t.Fatalf("RotateSigningKey(%s): %v", alg, err)
+	}
+	if k.Alg != alg {
+		e.t.Fatalf("RotateSigningKey(%s) made a %s key", alg, k.Alg)
 	}
 	return k
 }
@@ -242,64 +275,49 @@ func assertFail(t *testing.T, r *response, status int, want ...string) string {
 	return msg
 }
 
-func (e *env) count(query string, args ...any) int {
+// usage returns every line of the usage ledger, oldest first, as the store
+// reads it.
+func (e *env) usage() []*core.UsageEvent {
 	e.t.Helper()
-	return testenv.Count(e.t, e.raw, query, args...)
+	return testenv.UsageLines(e.t, e.db)
 }
 
-func (e *env) countTokens() int { return e.count(`SELECT count(*) FROM tokens`) }
-func (e *env) countUsage() int  { return e.count(`SELECT count(*) FROM usage`) }
-
-// usageRow is one line of the usage ledger.
-type usageRow struct {
-	AccountID   sql.NullInt64
-	Application string
-	Method      string
-	Credits     int64
-	Outcome     string
-	ClientAddr  string
-	JTI         sql.NullString
+// tokens returns the record of every issued token, newest first.
+func (e *env) tokens() []*core.IssuedToken {
+	e.t.Helper()
+	return testenv.Tokens(e.t, e.db)
 }
 
-func (e *env) usage() []usageRow {
-	e.t.Helper()
-	rows, err := e.raw.QueryContext(e.ctx, `SELECT account_id, application, method, credits, outcome, client_addr, jti FROM usage ORDER BY id`)
-	if err != nil {
-		e.t.Fatalf("query usage: %v", err)
-	}
-	defer rows.Close()
-	var out []usageRow
-	for rows.Next() {
-		var u usageRow
-		if err := rows.Scan(&u.AccountID, &u.Application, &u.Method, &u.Credits, &u.Outcome, &u.ClientAddr, &u.JTI); err != nil {
-			e.t.Fatalf("scan usage: %v", err)
+func (e *env) countTokens() int { return len(e.tokens()) }
+func (e *env) countUsage() int  { return len(e.usage()) }
+
+// countOK returns the number of ledger lines of calls that succeeded.
+func (e *env) countOK() int {
+	n := 0
+	for _, ev := range e.usage() {
+		if ev.Outcome == core.OutcomeOK {
+			n++
 		}
-		out = append(out, u)
 	}
-	if err := rows.Err(); err != nil {
-		e.t.Fatalf("usage rows: %v", err)
-	}
-	return out
+	return n
 }
 
-// tokenRow is the stored record of an issued token.
-type tokenRow struct {
-	Kid            string
-	APIKeyID       sql.NullString
-	Application    string
-	AllowedMethods string
-	MaxCredits     sql.NullInt64
-	ClientIP       string
-	ExpiresAt      string
-}
-
-func (e *env) tokenRow(jti string) tokenRow {
+// issued returns the stored record of the token jti.
+func (e *env) issued(jti string) *core.IssuedToken {
 	e.t.Helper()
-	var r tokenRow
-	err := e.raw.QueryRowContext(e.ctx, `SELECT kid, api_key_id, application, allowed_methods, max_credits, client_ip, expires_at FROM tokens WHERE jti = ?`, jti).
-		Scan(&r.Kid, &r.APIKeyID, &r.Application, &r.AllowedMethods, &r.MaxCredits, &r.ClientIP, &r.ExpiresAt)
+	rec, err := e.db.TokenByJTI(e.ctx, jti)
 	if err != nil {
-		e.t.Fatalf("token row %q: %v", jti, err)
+		e.t.Fatalf("TokenByJTI(%q): %v", jti, err)
 	}
-	return r
+	return rec
+}
+
+// accountID returns the id of the account named name.
+func (e *env) accountID(name string) int64 {
+	e.t.Helper()
+	a, err := e.svc.Admin.Account(e.ctx, name)
+	if err != nil {
+		e.t.Fatalf("Account(%q): %v", name, err)
+	}
+	return a.ID
 }

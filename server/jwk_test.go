@@ -19,6 +19,8 @@ import (
 	"testing"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // jwk is a public JSON Web Key as a verifier reads it, decoded
@@ -133,20 +135,12 @@ func jwkPublicKey(j jwk) (crypto.PublicKey, error) {
 	return nil, fmt.Errorf("unknown kty %q", j.Kty)
 }
 
-// claims are a token's claims as a downstream verifier declares them.
-type claims struct {
-	jwt.RegisteredClaims
-	Account        string   `json:"account"`
-	AllowedMethods []string `json:"allowed_methods"`
-	MaxCredits     *int64   `json:"max_credits"`
-	Application    string   `json:"application"`
-	ClientIP       string   `json:"client_ip"`
-}
-
-// verify checks tok the strict way a downstream service should: the one
-// expected algorithm, expiry and issuer required, key by kid from the JWKS
-// endpoint, time from the env's clock.
-func (e *env) verify(tok, alg string) (*claims, error) {
+// verify checks tok the strict way a downstream service written in Go
+// should: the one expected algorithm, expiry and issuer required, key by kid
+// from the JWKS endpoint (decoded above, independently of jwtgate's key
+// code), time from the env's clock. The claims are decoded into
+// token.Claims, the type jwtgate offers such verifiers.
+func (e *env) verify(tok, alg string) (*token.Claims, error) {
 	keys := e.fetchJWKS()
 	p := jwt.NewParser(
 		jwt.WithValidMethods([]string{alg}),
@@ -155,7 +149,7 @@ func (e *env) verify(tok, alg string) (*claims, error) {
 		jwt.WithIssuedAt(),
 		jwt.WithTimeFunc(e.clock),
 	)
-	c := &claims{}
+	c := &token.Claims{}
 	_, err := p.ParseWithClaims(tok, c, func(t *jwt.Token) (any, error) {
 		kid, _ := t.Header["kid"].(string)
 		for _, k := range keys {
@@ -177,7 +171,7 @@ func (e *env) verify(tok, alg string) (*claims, error) {
 	return c, nil
 }
 
-func (e *env) mustVerify(tok, alg string) *claims {
+func (e *env) mustVerify(tok, alg string) *token.Claims {
 	e.t.Helper()
 	c, err := e.verify(tok, alg)
 	if err != nil {

@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"sync"
 	"time"
+
+	"github.com/jwtgate/jwtgate/core"
 )
 
 // jwksTTL is how long an encoded key set is reused. A key rotated in by
@@ -17,7 +20,8 @@ const jwksTTL = time.Second
 // jwksHandler serves the key set pre-encoded, with an ETag, re-reading the
 // keys at most once per jwksTTL.
 type jwksHandler struct {
-	cfg Config
+	keys *core.KeyRing
+	log  *slog.Logger
 
 	mu   sync.Mutex
 	body []byte
@@ -29,7 +33,7 @@ type jwksHandler struct {
 func (h *jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, etag, err := h.current(r)
 	if err != nil {
-		h.cfg.Logger.ErrorContext(r.Context(), "jwks failed", "err", err)
+		h.log.ErrorContext(r.Context(), "jwks failed", "err", err)
 		http.Error(w, "internal error", http.StatusInternalServerError)
 		return
 	}
@@ -49,11 +53,11 @@ func (h *jwksHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 func (h *jwksHandler) current(r *http.Request) ([]byte, string, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	now, ver := h.cfg.Service.Now(), h.cfg.Service.KeysVersion()
+	now, ver := h.keys.Now(), h.keys.Version()
 	if h.body != nil && ver == h.ver && now.Sub(h.at) < jwksTTL && !now.Before(h.at) {
 		return h.body, h.etag, nil
 	}
-	set, err := h.cfg.Service.JWKS(r.Context())
+	set, err := h.keys.JWKS(r.Context())
 	if err != nil {
 		return nil, "", err
 	}

@@ -1,5 +1,6 @@
-// Package server assembles jwtgate's HTTP surface: the protocol handlers,
-// JWKS, health checks and the middleware around them.
+// Package server assembles jwtgate's HTTP server from the surfaces it is
+// given (edge.Surface), with the JWKS, health checks and the middleware
+// around them, and serves it with a graceful shutdown.
 package server
 
 import (
@@ -10,67 +11,43 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/gorilla/mux"
 
-	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
-	"github.com/jwtgate/jwtgate/jsonapi"
-	"github.com/jwtgate/jwtgate/jsonapi/swaggerui"
-	"github.com/jwtgate/jwtgate/soap"
+	"github.com/jwtgate/jwtgate/edge"
 )
 
-// Config holds what the HTTP surface needs.
+// Config holds what the HTTP server needs.
 type Config struct {
-	Service    *core.Service
-	Logger     *slog.Logger
-	ClientAddr clientaddr.Resolver
-	// Ping checks the database for /readyz.
+	// Keys publishes the JWKS and says whether tokens can be issued (/readyz).
+	Keys   *core.KeyRing
+	Logger *slog.Logger
+	// Ping checks the store for /readyz.
 	Ping func(context.Context) error
-	// PublicURL, when set, is the SOAP address the WSDL announces.
-	PublicURL string
-	// OpenAPI is the contract of the strict surface (jsonapi.LoadSpec, loaded
-	// once at start-up). Nil serves no OpenAPI surface, document or /docs.
-	OpenAPI *jsonapi.Spec
-	// ValidateResponses checks every answer of the strict surface against
-	// the document too (a broken one becomes a logged 500).
-	ValidateResponses bool
+	// Surfaces are the ways of reaching jwtgate (SOAP, the JSON surfaces,
+	// ...), mounted in this order.
+	Surfaces []edge.Surface
 }
 
-// pathFold matches a request path case-insensitively (the reference platform
-// runs on a case-insensitive server, and its clients rely on that).
-func pathFold(path string) mux.MatcherFunc {
-	return func(r *http.Request, _ *mux.RouteMatch) bool { return strings.EqualFold(r.URL.Path, path) }
-}
-
-// New returns the jwtgate HTTP handler.
-func New(cfg Config) http.Handler {
+// New returns the jwtgate HTTP handler: every surface, the JWKS, health and
+// readiness, under the access log and panic recovery. It fails when a
+// surface cannot mount (an operation or a code it does not map).
+func New(cfg Config) (http.Handler, error) {
 	r := mux.NewRouter()
-	plain := &jsonapi.Handler{Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr}
-	for path, h := range plain.Routes() {
-		r.MatcherFunc(pathFold(path)).Handler(h)
+	for _, s := range cfg.Surfaces {
+		if err := s.Mount(r); err != nil {
+			return nil, err
+		}
 	}
-	r.MatcherFunc(pathFold(soap.Path)).Handler(&soap.Handler{
-		Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr, PublicURL: cfg.PublicURL})
-	if cfg.OpenAPI != nil {
-		api := &jsonapi.API{Spec: cfg.OpenAPI, Service: cfg.Service, Logger: cfg.Logger, ClientAddr: cfg.ClientAddr.Addr, ValidateResponses: cfg.ValidateResponses}
-		api.Mount(r)
-		r.HandleFunc("/openapi.yaml", cfg.OpenAPI.ServeYAML).Methods(http.MethodGet, http.MethodHead)
-		r.HandleFunc("/openapi.json", cfg.OpenAPI.ServeJSON).Methods(http.MethodGet, http.MethodHead)
-		r.MatcherFunc(pathFold("/swagger/UserAdmin/swagger.json")).HandlerFunc(cfg.OpenAPI.ServeJSON).Methods(http.MethodGet, http.MethodHead)
-		docs := swaggerui.New()
-		r.Handle(swaggerui.Path, docs)
-		r.PathPrefix(swaggerui.Path + "/").Handler(docs)
-	}
-	r.Handle("/.well-known/jwks.json", &jwksHandler{cfg: cfg}).Methods(http.MethodGet, http.MethodHead)
+	r.Handle("/.well-known/jwks.json", &jwksHandler{keys: cfg.Keys, log: cfg.Logger}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		fmt.Fprintln(w, "ok")
 	}).Methods(http.MethodGet, http.MethodHead)
 	r.HandleFunc("/readyz", readyz(cfg)).Methods(http.MethodGet, http.MethodHead)
-	return recoverer(cfg.Logger, accessLog(cfg.Logger, r))
+	return recoverer(cfg.Logger, accessLog(cfg.Logger, r)), nil
 }
 
 func readyz(cfg Config) http.HandlerFunc {
@@ -79,7 +56,7 @@ func readyz(cfg Config) http.HandlerFunc {
 		defer cancel()
 		err := cfg.Ping(ctx)
 		if err == nil {
-			err = cfg.Service.Ready(ctx)
+			err = cfg.Keys.Ready(ctx)
 		}
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if err != nil {

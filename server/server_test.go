@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
-	"github.com/jwtgate/jwtgate/jsonapi"
+	"github.com/jwtgate/jwtgate/edge"
 )
 
 func TestGetJWT_OK(t *testing.T) {
@@ -65,17 +65,20 @@ func TestGetJWT_OK(t *testing.T) {
 			}
 
 			// The token is recorded as issued, with its usage line.
-			row := e.tokenRow(c.ID)
-			if row.Kid != key.Kid || row.APIKeyID.Valid || row.Application != "Checkout" || row.AllowedMethods != `["AddressCapture","Email.IsValid"]` ||
-				row.MaxCredits.Int64 != 40 || row.ClientIP != "203.0.113.9" {
-				t.Errorf("token row = %+v", row)
+			row := e.issued(c.ID)
+			if row.Kid != key.Kid || row.APIKeyID != "" || row.Application != "Checkout" ||
+				!slices.Equal(row.AllowedMethods, []string{"AddressCapture", "Email.IsValid"}) ||
+				row.MaxCredits == nil || *row.MaxCredits != 40 || row.ClientIP != "203.0.113.9" ||
+				!row.ExpiresAt.Equal(e.expires(2*time.Hour)) || row.AccountID != e.accountID(testUser) || row.CreditsSpent != 0 {
+				t.Errorf("token record = %+v", row)
 			}
 			if n := e.countTokens(); n != 1 {
 				t.Errorf("tokens = %d, want 1", n)
 			}
 			u := e.usage()
-			if len(u) != 1 || u[0].Outcome != core.OutcomeOK || u[0].JTI.String != c.ID || u[0].Application != "Checkout" ||
-				u[0].Method != core.MethodGetJWT || u[0].Credits != 0 || u[0].ClientAddr != loopbackAddr || !u[0].AccountID.Valid {
+			if len(u) != 1 || u[0].Outcome != core.OutcomeOK || u[0].JTI != c.ID || u[0].Application != "Checkout" ||
+				u[0].Method != core.OpGetJWT.Method || u[0].Credits != 0 || u[0].ClientAddr != loopbackAddr ||
+				u[0].AccountID == nil || *u[0].AccountID != e.accountID(testUser) {
 				t.Errorf("usage = %+v", u)
 			}
 
@@ -97,9 +100,9 @@ func TestGetJWT_OK(t *testing.T) {
 		if got := sortedKeys(segment(t, tok, 1)); !slices.Equal(got, []string{"account", "exp", "iat", "iss", "jti", "nbf", "sub"}) {
 			t.Errorf("claims present: %q; absent parameters must leave no claim (no limit)", got)
 		}
-		row := e.tokenRow(c.ID)
-		if row.MaxCredits.Valid || row.AllowedMethods != "[]" || row.ClientIP != "" || row.Application != "" {
-			t.Errorf("token row = %+v", row)
+		row := e.issued(c.ID)
+		if row.MaxCredits != nil || len(row.AllowedMethods) != 0 || row.ClientIP != "" || row.Application != "" {
+			t.Errorf("token record = %+v", row)
 		}
 	})
 
@@ -189,8 +192,8 @@ func TestGetJWT_Lenient(t *testing.T) {
 		if c.Subject != testUser || c.Account != testUser {
 			t.Errorf("sub, account = %q, %q", c.Subject, c.Account)
 		}
-		if row := e.tokenRow(c.ID); row.APIKeyID.String != e.keyRec.ID {
-			t.Errorf("token row api_key_id = %v, want %q", row.APIKeyID, e.keyRec.ID)
+		if row := e.issued(c.ID); row.APIKeyID != e.keyRec.ID {
+			t.Errorf("token record APIKeyID = %q, want %q", row.APIKeyID, e.keyRec.ID)
 		}
 	})
 
@@ -226,8 +229,8 @@ func TestGetJWT_Lenient(t *testing.T) {
 				if c.Subject != testUser {
 					t.Errorf("sub = %q", c.Subject)
 				}
-				if row := e.tokenRow(c.ID); row.APIKeyID.String != e.keyRec.ID {
-					t.Errorf("token row api_key_id = %v, want %q", row.APIKeyID, e.keyRec.ID)
+				if row := e.issued(c.ID); row.APIKeyID != e.keyRec.ID {
+					t.Errorf("token record APIKeyID = %q, want %q", row.APIKeyID, e.keyRec.ID)
 				}
 			})
 		}
@@ -241,7 +244,7 @@ func TestGetJWT_Lenient(t *testing.T) {
 func TestGetJWT_Envelopes(t *testing.T) {
 	t.Run("TooLarge", func(t *testing.T) {
 		e := newEnv(t)
-		body := []byte(`{"username":"` + strings.Repeat("a", jsonapi.MaxBodyBytes) + `"}`)
+		body := []byte(`{"username":"` + strings.Repeat("a", edge.MaxBodyBytes) + `"}`)
 		assertFail(t, e.do(http.MethodPost, getJWTPath, "application/json", body), http.StatusRequestEntityTooLarge, "1 MiB")
 		if n := e.countUsage(); n != 0 {
 			t.Errorf("usage rows = %d after a body that was never read, want 0", n)
@@ -251,8 +254,8 @@ func TestGetJWT_Envelopes(t *testing.T) {
 	t.Run("ExactlyMaxBody", func(t *testing.T) {
 		e := newEnv(t)
 		body := mustJSON(t, e.minimal())
-		body = append(body, bytes.Repeat([]byte(" "), jsonapi.MaxBodyBytes-len(body))...)
-		if len(body) != jsonapi.MaxBodyBytes {
+		body = append(body, bytes.Repeat([]byte(" "), edge.MaxBodyBytes-len(body))...)
+		if len(body) != edge.MaxBodyBytes {
 			t.Fatal(len(body))
 		}
 		assertOK(t, e.do(http.MethodPost, getJWTPath, "application/json", body), testCredits)
@@ -298,58 +301,58 @@ func TestGetJWT_Envelopes(t *testing.T) {
 		edit    func(e *env, req map[string]any) (query string)
 		code    core.Code
 		want    []string
-		account bool // the ledger line names the account
+		account string // the account the ledger line names ("": none)
 	}{
 		{"BadPassword", func(e *env, r map[string]any) string { r["password"] = "wrong password!"; return "" },
-			core.EUNAUTHORIZED, []string{"invalid username or password"}, true},
+			core.EUNAUTHORIZED, []string{"invalid username or password"}, testUser},
 		{"UnknownUser", func(e *env, r map[string]any) string { r["username"] = "mallory"; return "" },
-			core.EUNAUTHORIZED, []string{"invalid username or password"}, false},
+			core.EUNAUTHORIZED, []string{"invalid username or password"}, ""},
 		{"NoPassword", func(e *env, r map[string]any) string { delete(r, "password"); return "" },
-			core.EUNAUTHORIZED, []string{"username and password are required"}, false},
+			core.EUNAUTHORIZED, []string{"username and password are required"}, ""},
 		{"PastExpiresAt", func(e *env, r map[string]any) string {
 			r["expiresAt"] = e.expires(-time.Minute).Format(time.RFC3339)
 			return ""
-		}, core.EINVALID, []string{"expiresAt", "not in the future"}, false},
+		}, core.EINVALID, []string{"expiresAt", "not in the future"}, testUser},
 		{"FarExpiresAt", func(e *env, r map[string]any) string {
 			r["expiresAt"] = e.expires(49 * time.Hour).Format(time.RFC3339)
 			return ""
-		}, core.EINVALID, []string{"expiresAt", "too far ahead"}, false},
+		}, core.EINVALID, []string{"expiresAt", "too far ahead"}, testUser},
 		{"MalformedExpiresAt", func(e *env, r map[string]any) string { r["expiresAt"] = "tomorrow"; return "" },
-			core.EINVALID, []string{"expiresAt", "RFC 3339"}, false},
+			core.EINVALID, []string{"expiresAt", "RFC 3339"}, testUser},
 		{"NoExpiresAt", func(e *env, r map[string]any) string { delete(r, "expiresAt"); return "" },
-			core.EINVALID, []string{"expiresAt is required"}, false},
+			core.EINVALID, []string{"expiresAt is required"}, testUser},
 		{"BadClientIP", func(e *env, r map[string]any) string { r["clientIp"] = "999.1.2.3"; return "" },
-			core.EINVALID, []string{"clientIp", "999.1.2.3"}, false},
+			core.EINVALID, []string{"clientIp", "999.1.2.3"}, testUser},
 		{"UnknownOption", func(e *env, r map[string]any) string { r["options"] = map[string]any{"Colour": "red"}; return "" },
-			core.EINVALID, []string{"unknown option", "Colour"}, false},
+			core.EINVALID, []string{"unknown option", "Colour"}, testUser},
 		{"BadMethod", func(e *env, r map[string]any) string {
 			r["allowedMethods"] = []string{"Email", "Email/IsValid"}
 			return ""
 		},
-			core.EINVALID, []string{"allowedMethods[1]"}, false},
+			core.EINVALID, []string{"allowedMethods[1]"}, testUser},
 		{"MaxCreditsZero", func(e *env, r map[string]any) string { r["maxCredits"] = 0; return "" },
-			core.EINVALID, []string{"maxCredits", "at least 1"}, false},
+			core.EINVALID, []string{"maxCredits", "at least 1"}, testUser},
 		{"NoCredits", func(e *env, r map[string]any) string { r["username"], r["password"] = brokeUser, brokePass; return "" },
-			core.ENOCREDITS, []string{"no credits"}, true},
+			core.ENOCREDITS, []string{"no credits"}, brokeUser},
 		{"BadKey", func(e *env, r map[string]any) string {
 			delete(r, "username")
 			delete(r, "password")
 			return "?key=" + url.QueryEscape(e.apiKey[:len(e.apiKey)-2]+"xx")
-		}, core.EUNAUTHORIZED, []string{"invalid API key"}, true},
+		}, core.EUNAUTHORIZED, []string{"invalid API key"}, testUser},
 		{"RevokedKey", func(e *env, r map[string]any) string {
-			if err := e.svc.RevokeAPIKey(e.ctx, e.keyRec.ID); err != nil {
+			if err := e.svc.Admin.RevokeAPIKey(e.ctx, e.keyRec.ID); err != nil {
 				e.t.Fatal(err)
 			}
 			delete(r, "username")
 			delete(r, "password")
 			return "?key=" + url.QueryEscape(e.apiKey)
-		}, core.EFORBIDDEN, []string{"revoked"}, true},
+		}, core.EFORBIDDEN, []string{"revoked"}, testUser},
 		{"DisabledUser", func(e *env, r map[string]any) string {
-			if err := e.svc.SetUserDisabled(e.ctx, testUser, true); err != nil {
+			if err := e.svc.Admin.SetUserDisabled(e.ctx, testUser, true); err != nil {
 				e.t.Fatal(err)
 			}
 			return ""
-		}, core.EFORBIDDEN, []string{"disabled"}, true},
+		}, core.EFORBIDDEN, []string{"disabled"}, testUser},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -363,10 +366,18 @@ func TestGetJWT_Envelopes(t *testing.T) {
 			if n := e.countTokens(); n != 0 {
 				t.Errorf("tokens = %d after a refused call, want 0", n)
 			}
+			// The line names the account whenever the username (or key)
+			// names one, the secret right or not, and the application
+			// whenever the options could be read.
+			opts, _ := req["options"].(map[string]any)
+			wantApp, _ := opts["ApplicationName"].(string)
 			u := e.usage()
-			if len(u) != 1 || u[0].Outcome != string(tc.code) || u[0].JTI.Valid || u[0].Method != core.MethodGetJWT || u[0].ClientAddr != loopbackAddr ||
-				u[0].AccountID.Valid != tc.account {
-				t.Errorf("usage = %+v, want one %q line (account known: %v)", u, tc.code, tc.account)
+			if len(u) != 1 || u[0].Outcome != core.Outcome(tc.code) || u[0].JTI != "" || u[0].Method != core.OpGetJWT.Method || u[0].ClientAddr != loopbackAddr ||
+				u[0].Application != wantApp || (u[0].AccountID != nil) != (tc.account != "") {
+				t.Fatalf("usage = %+v, want one %q line of application %q (account %q)", u, tc.code, wantApp, tc.account)
+			}
+			if tc.account != "" && *u[0].AccountID != e.accountID(tc.account) {
+				t.Errorf("usage line under account %d, want %s's (%d)", *u[0].AccountID, tc.account, e.accountID(tc.account))
 			}
 		})
 	}
@@ -385,22 +396,55 @@ func TestGetJWT_Envelopes(t *testing.T) {
 		}
 	})
 
-	// Failures found while decoding never reach core; they are still 200s.
-	for _, tc := range []struct{ name, body, want string }{
-		{"MaxCreditsFraction", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":5.5}`, "maxCredits"},
-		{"MaxCreditsHuge", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":1e300}`, "maxCredits"},
-		{"MethodNotString", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","allowedMethods":["A",2]}`, "allowedMethods[1]"},
-		{"OptionNested", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","options":{"ApplicationName":{"x":1}}}`, "options.ApplicationName"},
-		{"DuplicateProperty", `{"username":"alice","UserName":"bob","password":"x","expiresAt":"2099-01-01T00:00:00Z"}`, "more than once"},
+	// Failures found while decoding are still 200s. Core refuses them
+	// (GetJWTRequest.Malformed) and records them as any refusal: one invalid
+	// line under the account the username names (the password is not
+	// checked: "x" is wrong), with the ApplicationName when the options
+	// could be read.
+	for _, tc := range []struct{ name, body, want, account, app string }{
+		{"MaxCreditsFraction", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":5.5}`, "maxCredits", testUser, ""},
+		{"MaxCreditsHuge", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":1e300,"options":{"ApplicationName":"Shop"}}`, "maxCredits", testUser, "Shop"},
+		{"MaxCreditsNotANumber", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":"abc","options":{"ApplicationName":"Shop"}}`, "maxCredits", testUser, "Shop"},
+		{"MethodNotString", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","allowedMethods":["A",2]}`, "allowedMethods[1]", testUser, ""},
+		{"OptionNested", `{"username":"alice","password":"x","expiresAt":"2099-01-01T00:00:00Z","options":{"ApplicationName":{"x":1}}}`, "options.ApplicationName", testUser, ""},
+		{"DuplicateProperty", `{"username":"alice","UserName":"bob","password":"x","expiresAt":"2099-01-01T00:00:00Z"}`, "more than once", "", ""},
+		{"UnknownUser", `{"username":"mallory","password":"x","expiresAt":"2099-01-01T00:00:00Z","maxCredits":5.5}`, "maxCredits", "", ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t)
+			e := newEnv(t, lockOutAtOnce)
 			assertFail(t, e.getJWT([]byte(tc.body)), http.StatusOK, tc.want)
 			if n := e.countTokens(); n != 0 {
 				t.Errorf("tokens = %d, want 0", n)
 			}
+			u := e.usage()
+			if len(u) != 1 || u[0].Outcome != core.Outcome(core.EINVALID) || u[0].Method != core.OpGetJWT.Method || u[0].JTI != "" ||
+				u[0].Application != tc.app || (u[0].AccountID != nil) != (tc.account != "") {
+				t.Fatalf("usage = %+v, want one invalid line of application %q (account %q)", u, tc.app, tc.account)
+			}
+			if tc.account != "" && *u[0].AccountID != e.accountID(tc.account) {
+				t.Errorf("usage line under account %d, want %s's", *u[0].AccountID, tc.account)
+			}
+			// No failed login was counted: the right password works at once
+			// under a policy that locks out at the first failure.
+			assertOK(t, e.getJWT(e.minimal()), testCredits)
 		})
 	}
+	t.Run("WrongPasswordLocksOut", func(t *testing.T) {
+		// What the check above relies on: under lockOutAtOnce, one failed
+		// login refuses the right password next.
+		e := newEnv(t, lockOutAtOnce)
+		wrong := e.minimal()
+		wrong["password"] = "wrong password!"
+		assertFail(t, e.getJWT(wrong), http.StatusOK, "invalid username or password")
+		assertFail(t, e.getJWT(e.minimal()), http.StatusOK, "too many failed attempts")
+	})
+}
+
+// lockOutAtOnce configures a throttle that locks a user (and a client
+// address) out for an hour at the first failed login.
+func lockOutAtOnce(c *core.Config) {
+	strict := core.ThrottlePolicy{Free: 0, Base: time.Hour, Max: time.Hour, Forget: time.Hour}
+	c.Throttle = &core.Throttle{PerUser: strict, PerClient: strict, MaxKeys: 1000}
 }
 
 var retryRE = regexp.MustCompile(`^too many failed attempts, retry in (\d+) s$`)
@@ -413,7 +457,7 @@ func TestGetJWT_Throttle(t *testing.T) {
 
 	// core's policy: PerUser.Free failures are free; the next failure is still
 	// checked (and answered as a bad password) but locks the user+client out.
-	free := e.svc.Throttle.PerUser.Free
+	free := e.svc.Authenticator.Throttle.PerUser.Free
 	if free != 5 {
 		t.Fatalf("default PerUser.Free = %d; this test assumes 5", free)
 	}
@@ -438,7 +482,7 @@ func TestGetJWT_Throttle(t *testing.T) {
 		t.Errorf("tokens = %d while throttled, want 0", n)
 	}
 	u := e.usage()
-	if len(u) != fails+1 || u[fails].Outcome != string(core.ETHROTTLED) || u[fails-1].Outcome != string(core.EUNAUTHORIZED) {
+	if len(u) != fails+1 || u[fails].Outcome != core.Outcome(core.ETHROTTLED) || u[fails-1].Outcome != core.Outcome(core.EUNAUTHORIZED) {
 		t.Errorf("usage = %+v, want %d unauthorized lines then one throttled", u, fails)
 	}
 
@@ -491,8 +535,14 @@ func TestGetJWT_Concurrent(t *testing.T) {
 	if got := e.countTokens(); got != n {
 		t.Errorf("tokens = %d, want %d", got, n)
 	}
-	if got := e.count(`SELECT count(*) FROM usage WHERE outcome = 'ok' AND jti IS NOT NULL`); got != n {
-		t.Errorf("ok usage rows = %d, want %d", got, n)
+	okWithToken := 0
+	for _, ev := range e.usage() {
+		if ev.Outcome == core.OutcomeOK && jtis[ev.JTI] {
+			okWithToken++
+		}
+	}
+	if okWithToken != n {
+		t.Errorf("ok usage lines naming an issued jti = %d, want %d", okWithToken, n)
 	}
 	if got := e.countUsage(); got != n {
 		t.Errorf("usage rows = %d, want %d", got, n)
@@ -536,7 +586,7 @@ func TestHealth(t *testing.T) {
 
 func TestJWKS_Rotation(t *testing.T) {
 	e := newEnv(t)
-	old, err := e.svc.Store.ActiveSigningKey(e.ctx)
+	old, err := e.db.ActiveSigningKey(e.ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -652,9 +702,11 @@ func TestGetJWT_LenientTransport(t *testing.T) {
 	})
 }
 
-// A request refused before it reaches core is still a GetJWT call for the
-// usage ledger (with no token).
-func TestGetJWT_RefusedBeforeCoreIsRecorded(t *testing.T) {
+// JSON of a shape the plain surface cannot decode is still a GetJWT call
+// for the usage ledger: core refuses it (GetJWTRequest.Malformed) and
+// records it, with no token and, as no username can be read (or "a" names
+// no account), under no account.
+func TestGetJWT_UndecodableIsRecorded(t *testing.T) {
 	for name, body := range map[string]string{
 		"WrongType":         `{"username": 5}`,
 		"DuplicateProperty": `{"username": "a", "USERNAME": "b"}`,
@@ -664,9 +716,9 @@ func TestGetJWT_RefusedBeforeCoreIsRecorded(t *testing.T) {
 			e := newEnv(t)
 			assertFail(t, e.getJWT([]byte(body)), http.StatusOK)
 			rows := e.usage()
-			if len(rows) != 1 || rows[0].Method != core.MethodGetJWT || rows[0].Outcome != string(core.EINVALID) ||
-				rows[0].ClientAddr != "127.0.0.1" || rows[0].JTI.Valid || e.countTokens() != 0 {
-				t.Fatalf("usage = %+v, tokens = %d; want one %s row with outcome invalid", rows, e.countTokens(), core.MethodGetJWT)
+			if len(rows) != 1 || rows[0].Method != core.OpGetJWT.Method || rows[0].Outcome != core.Outcome(core.EINVALID) ||
+				rows[0].ClientAddr != loopbackAddr || rows[0].JTI != "" || rows[0].AccountID != nil || e.countTokens() != 0 {
+				t.Fatalf("usage = %+v, tokens = %d; want one %s line with outcome invalid, under no account", rows, e.countTokens(), core.OpGetJWT.Method)
 			}
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	gosoap "github.com/hooklift/gowsdl/soap"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/soap/useradminws"
 )
 
@@ -16,15 +17,12 @@ import (
 // envelope only (username and password, or apikey-KEY as the username). A
 // ?key= in the address or an Authorization: Bearer header is not read, so
 // the JSON surfaces' rule that ?key= excludes the other credentials
-// (core.Credentials.Validate) never applies here: neither is refused, and
+// (core's (*Op).Admit) never applies here: neither is refused, and
 // neither authenticates.
 func TestCredentials_EnvelopeOnly(t *testing.T) {
 	e := newEnv(t)
 	ctx := t.Context()
-	key, _, err := e.svc.CreateAPIKey(ctx, testUser)
-	if err != nil {
-		t.Fatal(err)
-	}
+	key, _ := testenv.CreateAPIKey(t, e.svc, testUser)
 	plain := useradminws.NewUserAdminSoap(gosoap.NewClient(e.srv.URL+asmxPath, gosoap.WithHTTPClient(e.srv.Client())))
 	tok, err := plain.GetJWTContext(ctx, &useradminws.GetJWT{Username: testUser, Password: testPassword,
 		ExpiresAt: gosoap.CreateXsdDateTime(e.expires(time.Hour), true)})

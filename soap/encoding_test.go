@@ -6,7 +6,7 @@ import (
 	"testing"
 	"unicode/utf16"
 
-	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // TestGetJWT_Encodings: XML in encodings other than plain UTF-8, each with
@@ -21,9 +21,7 @@ func TestGetJWT_Encodings(t *testing.T) {
 		password = "contraseña-é" // ñ and é are single bytes in ISO-8859-1
 	)
 	e := newEnv(t)
-	if _, err := e.svc.CreateUser(t.Context(), core.CreateUserRequest{Username: user, Password: password, Credits: 5}); err != nil {
-		t.Fatal(err)
-	}
+	testenv.CreateUser(t, e.svc, user, password, 5)
 	decl := `<?xml version="1.0" encoding="utf-8"?>`
 	jose := strings.NewReplacer("{user}", user, "{pass}", password)
 	doc11, doc12 := e.fill(jose.Replace(minimal11)), e.fill(jose.Replace(minimal12))

@@ -11,6 +11,7 @@ import (
 	gosoap "github.com/hooklift/gowsdl/soap"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/soap/useradminws"
 )
 
@@ -27,10 +28,7 @@ func newEnforceEnv(t *testing.T) *enforceEnv {
 	t.Helper()
 	e := &enforceEnv{env: newEnv(t)}
 	e.client = useradminws.NewUserAdminSoap(gosoap.NewClient(e.srv.URL+asmxPath, gosoap.WithHTTPClient(e.srv.Client())))
-	var err error
-	if e.serviceKey, _, err = e.svc.CreateServiceKey(t.Context(), "billing"); err != nil {
-		t.Fatal(err)
-	}
+	e.serviceKey = testenv.CreateServiceKey(t, e.svc, "billing")
 	maxCredits := int32(3)
 	m := "Email"
 	resp, err := e.client.GetJWTContext(t.Context(), &useradminws.GetJWT{
@@ -126,8 +124,9 @@ func TestEnforcement_RefusalShape(t *testing.T) {
 		t.Fatalf("fault %q does not name credits", f.Message)
 	}
 	// An unlimited token reports a nil TokenCreditsRemaining.
-	res, err := e.svc.GetJWT(t.Context(), &core.GetJWTRequest{Username: testUser, Password: testPassword,
-		ExpiresAt: e.expires(time.Hour).Format(time.RFC3339), ClientAddr: "192.0.2.1"})
+	res, err := e.svc.Issuer.GetJWT(t.Context(), &core.GetJWTRequest{
+		Credentials: core.Credentials{Username: testUser, Password: testPassword, ClientAddr: "192.0.2.1"},
+		ExpiresAt:   e.expires(time.Hour).Format(time.RFC3339)})
 	if err != nil {
 		t.Fatal(err)
 	}

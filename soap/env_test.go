@@ -20,8 +20,11 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
+	"github.com/jwtgate/jwtgate/jsonapi"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/soap"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
@@ -42,28 +45,56 @@ const (
 	action = tns + "/GetJWT"
 )
 
-// env is the assembled server on a real SQLite file. Its clock is fixed at
-// the real time the test started, so tokens also verify with a real clock.
+// env is the SOAP surface, with the plain JSON one beside it (to compare
+// the two), assembled by server.New on a real SQLite file. Its clock is
+// fixed at the real time the test started, so tokens also verify with a
+// real clock. The ledger and the tokens are read through the store.
 type env struct {
 	t    *testing.T
 	svc  *core.Service
 	db   *sqlite.DB
+	user *core.User // testUser
 	srv  *httptest.Server
 	logs *testenv.Logs
 	now  time.Time
 }
 
-func newEnv(t *testing.T, configure ...func(*server.Config)) *env {
+// envOption changes what newEnv builds: core's Config before the Service
+// is made, the SOAP surface before it is mounted.
+type envOption struct {
+	core func(*core.Config)
+	soap func(*soap.Handler)
+}
+
+func withCore(f func(*core.Config)) envOption  { return envOption{core: f} }
+func withSOAP(f func(*soap.Handler)) envOption { return envOption{soap: f} }
+
+func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	log, logs := testenv.CaptureLogs()
 	e := &env{t: t, logs: logs, now: time.Now().UTC()}
-	e.svc, e.db = testenv.New(t, func(s *core.Service) { s.Issuer, s.Logger, s.Now = testIssuer, log, e.clock })
-	testenv.CreateUser(t, e.svc, testUser, testPassword, testCredits)
-	cfg := server.Config{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}, Ping: e.db.Ping}
-	for _, c := range configure {
-		c(&cfg)
+	e.svc, e.db = testenv.New(t, func(c *core.Config) {
+		c.Issuer, c.Logger, c.Now = testIssuer, log, e.clock
+		for _, o := range opts {
+			if o.core != nil {
+				o.core(c)
+			}
+		}
+	})
+	e.user = testenv.CreateUser(t, e.svc, testUser, testPassword, testCredits)
+	deps := edge.Deps{Service: e.svc, Logger: log, ClientAddr: clientaddr.Resolver{}.Addr}
+	h := &soap.Handler{Deps: deps}
+	for _, o := range opts {
+		if o.soap != nil {
+			o.soap(h)
+		}
 	}
-	e.srv = httptest.NewServer(server.New(cfg))
+	handler, err := server.New(server.Config{Keys: e.svc.KeyRing, Logger: log, Ping: e.db.Ping,
+		Surfaces: []edge.Surface{h, &jsonapi.Plain{Deps: deps}}})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
+	e.srv = httptest.NewServer(handler)
 	t.Cleanup(e.srv.Close)
 	t.Cleanup(func() {
 		if strings.Contains(e.logs.String(), testPassword) {
@@ -499,6 +530,32 @@ func (e *env) verify(tok string) *claims {
 		e.t.Fatalf("token lacks jti, iat or nbf: %+v", c)
 	}
 	return c
+}
+
+// lines returns the ledger lines written since the ledger had n lines.
+func (e *env) lines(t *testing.T, n int) []*core.UsageEvent {
+	t.Helper()
+	all := testenv.UsageLines(t, e.db)
+	if len(all) < n {
+		t.Fatalf("the ledger shrank from %d to %d lines", n, len(all))
+	}
+	return all[n:]
+}
+
+// fmtLines shows ledger lines in a failure message.
+func fmtLines(lines []*core.UsageEvent) string {
+	if len(lines) == 0 {
+		return "(none)"
+	}
+	var b strings.Builder
+	for _, l := range lines {
+		acc := "none"
+		if l.AccountID != nil {
+			acc = fmt.Sprint(*l.AccountID)
+		}
+		fmt.Fprintf(&b, "\n  %s %s account=%s application=%q credits=%d jti=%q", l.Method, l.Outcome, acc, l.Application, l.Credits, l.JTI)
+	}
+	return b.String()
 }
 
 // payload returns the claims of tok as raw JSON values.

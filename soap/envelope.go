@@ -40,11 +40,9 @@ func (v version) contentType() string {
 	return "text/xml; charset=utf-8"
 }
 
-// Limits on a request document.
-const (
-	MaxBodyBytes = 1 << 20
-	MaxDepth     = 32
-)
+// MaxDepth limits the nesting of a request document (its size is
+// edge.MaxBodyBytes).
+const MaxDepth = 32
 
 // guard feeds raw tokens to an xml.Decoder, refusing what a SOAP message
 // never needs and an attacker likes: DTDs (entity expansion), processing

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/soap"
 )
 
@@ -19,6 +22,9 @@ type faultCase struct {
 	status int
 	code   string // as that version spells it
 	msg    string // a substring the fault message must hold, if set
+	// recorded says the request is still a GetJWT core refuses, so that it
+	// leaves one ledger line (invalid); every other fault leaves none.
+	recorded bool
 }
 
 // checkFaults posts each case to one server, and after each a valid request
@@ -27,8 +33,16 @@ func checkFaults(t *testing.T, cases []faultCase) {
 	e := newEnv(t)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			before := len(testenv.UsageLines(t, e.db))
 			r := e.post(e.fill(tc.body), tc.header...)
 			f := assertFault(t, r, tc.ns, tc.status, tc.code)
+			lines := e.lines(t, before)
+			switch {
+			case tc.recorded && (len(lines) != 1 || lines[0].Method != core.OpGetJWT.Method || lines[0].Outcome != core.Outcome(core.EINVALID)):
+				t.Errorf("ledger lines %s, want one %s line with outcome %s", fmtLines(lines), core.OpGetJWT.Method, core.EINVALID)
+			case !tc.recorded && len(lines) != 0:
+				t.Errorf("a fault before the operation reached core left ledger lines %s", fmtLines(lines))
+			}
 			t.Logf("HTTP %d %s: %s", r.status, f.Code, f.Message)
 			if tc.msg != "" && !strings.Contains(f.Message, tc.msg) {
 				t.Errorf("fault message %q does not mention %q", f.Message, tc.msg)
@@ -140,13 +154,13 @@ func TestGetJWT_Faults(t *testing.T) {
 				`</e:Header><e:Body>` + minimalWith("") + `</e:Body></e:Envelope>`},
 
 		// A parameter that is not of its schema type.
-		{name: "11/MaxCreditsNotAnInt", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits",
+		{name: "11/MaxCreditsNotAnInt", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits", recorded: true,
 			body: envelope11(minimalWith(`<maxCredits>abc</maxCredits>`))},
-		{name: "12/MaxCreditsNotAnInt", header: soap12(action), ns: ns12, status: status12Sender, code: "Sender", msg: "maxCredits",
+		{name: "12/MaxCreditsNotAnInt", header: soap12(action), ns: ns12, status: status12Sender, code: "Sender", msg: "maxCredits", recorded: true,
 			body: envelope12(minimalWith(`<maxCredits>abc</maxCredits>`))},
-		{name: "11/MaxCreditsBeyondXsdInt", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits",
+		{name: "11/MaxCreditsBeyondXsdInt", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits", recorded: true,
 			body: envelope11(minimalWith(`<maxCredits>2147483648</maxCredits>`))},
-		{name: "11/MaxCreditsFraction", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits",
+		{name: "11/MaxCreditsFraction", header: soap11(action), ns: ns11, status: status11, code: "Client", msg: "maxCredits", recorded: true,
 			body: envelope11(minimalWith(`<maxCredits>1.5</maxCredits>`))},
 	})
 }
@@ -202,7 +216,7 @@ func deep(n int) string {
 func TestGetJWT_Hostile(t *testing.T) {
 	// A well-formed envelope just over the limit: padding in a comment.
 	pad := func(tmpl string) string {
-		return strings.Replace(tmpl, "<soap", "<!--"+strings.Repeat("x", soap.MaxBodyBytes)+"--><soap", 1)
+		return strings.Replace(tmpl, "<soap", "<!--"+strings.Repeat("x", edge.MaxBodyBytes)+"--><soap", 1)
 	}
 	// Envelope + Header + block = 3 levels; the rest is nested in the block.
 	header11 := func(levels int) string {
@@ -216,8 +230,10 @@ func TestGetJWT_Hostile(t *testing.T) {
 	})
 
 	checkFaults(t, []faultCase{
-		{name: "11/TooLarge", header: soap11(action), body: pad(minimal11), ns: ns11, status: http.StatusRequestEntityTooLarge, code: "Client"},
-		{name: "12/TooLarge", header: soap12(action), body: pad(minimal12), ns: ns12, status: http.StatusRequestEntityTooLarge, code: "Sender"},
+		{name: "11/TooLarge", header: soap11(action), body: pad(minimal11), ns: ns11, status: http.StatusRequestEntityTooLarge, code: "Client",
+			msg: "the request body is larger than 1 MiB"},
+		{name: "12/TooLarge", header: soap12(action), body: pad(minimal12), ns: ns12, status: http.StatusRequestEntityTooLarge, code: "Sender",
+			msg: "the request body is larger than 1 MiB"},
 		{name: "11/TooDeepInHeader", header: soap11(action), body: header11(soap.MaxDepth + 1), ns: ns11, status: status11, code: "Client", msg: "nested"},
 		{name: "12/TooDeepInOperation", header: soap12(action), ns: ns12, status: status12Sender, code: "Sender", msg: "nested",
 			body: envelope12(minimalWith(`<options>` + deep(soap.MaxDepth) + `</options>`))},

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/xml"
+	"fmt"
 	"io"
 	"log/slog"
 	"mime"
@@ -14,6 +15,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/soap"
 )
@@ -60,8 +62,8 @@ func FuzzSOAP(f *testing.F) {
 		f.Add([]byte(s.body), s.v12, s.action)
 	}
 
-	h := &soap.Handler{Service: newNobodyService(), Logger: slog.New(slog.DiscardHandler),
-		ClientAddr: func(*http.Request) string { return "192.0.2.1" }}
+	h := &soap.Handler{Deps: edge.Deps{Service: newNobodyService(), Logger: slog.New(slog.DiscardHandler),
+		ClientAddr: func(*http.Request) string { return "192.0.2.1" }}}
 	f.Fuzz(func(t *testing.T, body []byte, v12 bool, action string) {
 		r := httptest.NewRequestWithContext(context.Background(), http.MethodPost, soap.Path, bytes.NewReader(body))
 		ct := "text/xml; charset=utf-8"
@@ -201,12 +203,12 @@ func checkRefusal(t *testing.T, name xml.Name, inner []byte, status int, got []b
 // no request can succeed.
 func newNobodyService() *core.Service { return testenv.NewService(nobodyStore{}) }
 
-// nobodyStore answers every look-up with ENOTFOUND. Methods a refused call
-// never reaches are left to the nil embedded Store: calling one panics,
-// which the fuzzer reports.
+// nobodyStore answers every look-up with core.ErrNotFound. Methods a
+// refused call never reaches are left to the nil embedded Store: calling one
+// panics, which the fuzzer reports.
 type nobodyStore struct{ core.Store }
 
-var errNobody = &core.Error{Code: core.ENOTFOUND, Message: "not found"}
+var errNobody = fmt.Errorf("nobody store: %w", core.ErrNotFound)
 
 func (nobodyStore) AccountByName(context.Context, string) (*core.Account, error) {
 	return nil, errNobody
@@ -224,8 +226,5 @@ func (nobodyStore) SigningKeyByKid(context.Context, string) (*core.SigningKey, e
 }
 func (nobodyStore) TokenByJTI(context.Context, string) (*core.IssuedToken, error) {
 	return nil, errNobody
-}
-func (nobodyStore) ReplayCharge(context.Context, string, string) (*core.ChargeOutcome, string, int64, error) {
-	return nil, "", 0, errNobody
 }
 func (nobodyStore) RecordUsage(context.Context, *core.UsageEvent) error { return nil }

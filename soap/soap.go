@@ -5,15 +5,16 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
-	"log/slog"
 	"mime"
 	"net/http"
 	"strconv"
 	"strings"
 
+	"github.com/gorilla/mux"
+
 	"github.com/jwtgate/jwtgate"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 )
 
 // Path is where the service answers (matched case-insensitively).
@@ -21,25 +22,26 @@ const Path = "/useradmin.asmx"
 
 // Handler serves SOAP requests and the WSDL.
 type Handler struct {
-	Service    *core.Service
-	Logger     *slog.Logger
-	ClientAddr func(*http.Request) string
+	edge.Deps
 	// PublicURL, when set, is the soap:address written into the WSDL;
 	// otherwise the address the client used.
 	PublicURL string
 }
 
-// operation decodes one operation element, calls core and returns the
-// response body element (without the envelope).
-type operation func(h *Handler, r *http.Request, env *envelope) ([]byte, error)
+var _ edge.Surface = (*Handler)(nil)
 
-var operations = map[string]operation{
-	"GetJWT":              (*Handler).getJWT,
-	"VerifyJWT":           (*Handler).verifyJWT,
-	"ChargeJWT":           (*Handler).chargeJWT,
-	"RevokeJWT":           (*Handler).revokeJWT,
-	"GetCreditsRemaining": (*Handler).getCreditsRemaining,
-	"GetUsage":            (*Handler).getUsage,
+// Mount registers the service's one address (matched case-insensitively).
+func (h *Handler) Mount(r *mux.Router) error {
+	if err := errors.Join(h.Deps.Check(), outcomes.Check()); err != nil {
+		return fmt.Errorf("SOAP surface: %w", err)
+	}
+	for _, op := range core.Ops() {
+		if operations[op] == nil {
+			return fmt.Errorf("SOAP surface: operation %s has no handler", op.Name)
+		}
+	}
+	r.MatcherFunc(edge.PathFold(Path)).Handler(h)
+	return nil
 }
 
 // Action returns the SOAPAction of an operation.
@@ -108,13 +110,12 @@ func (h *Handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		h.writeFault(w, r, v, http.StatusUnsupportedMediaType, clientFault("%v", err))
 		return
 	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	var tooBig *http.MaxBytesError
-	if errors.As(err, &tooBig) {
-		h.writeFault(w, r, v, http.StatusRequestEntityTooLarge, clientFault("the request body is larger than %d bytes", MaxBodyBytes))
+	body, err := edge.ReadBody(w, r)
+	if errors.Is(err, edge.ErrTooLarge) {
+		h.writeFault(w, r, v, http.StatusRequestEntityTooLarge, clientFault("%v", err))
 		return
 	} else if err != nil {
-		h.writeFault(w, r, v, 0, clientFault("the request body could not be read"))
+		h.writeFault(w, r, v, 0, clientFault("%v", err))
 		return
 	}
 	env, err := readEnvelope(body, v)
@@ -122,8 +123,8 @@ func (h *Handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		h.writeFault(w, r, v, 0, err)
 		return
 	}
-	op, known := operations[env.op.Name.Local]
-	if !known || env.op.Name.Space != Namespace {
+	op := core.OpNamed(env.op.Name.Local)
+	if op == nil || env.op.Name.Space != Namespace {
 		h.writeFault(w, r, v, 0, clientFault("unknown operation {%s}%s", env.op.Name.Space, env.op.Name.Local))
 		return
 	}
@@ -131,7 +132,7 @@ func (h *Handler) serveSOAP(w http.ResponseWriter, r *http.Request) {
 		h.writeFault(w, r, v, 0, clientFault("SOAPAction %q does not match the operation %s (expected %q)", action, env.op.Name.Local, Action(env.op.Name.Local)))
 		return
 	}
-	resp, err := op(h, r, env)
+	resp, err := operations[op](h, r, env)
 	if err != nil {
 		h.writeFault(w, r, v, 0, err)
 		return

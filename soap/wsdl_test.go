@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/soap"
 )
 
 // wsdlDoc is as much of a WSDL as a client needs to find the service.
@@ -83,7 +83,7 @@ func TestWSDL(t *testing.T) {
 
 	t.Run("PublicURL", func(t *testing.T) {
 		const public = "https://api.example.com/useradmin.asmx"
-		e := newEnv(t, func(c *server.Config) { c.PublicURL = public })
+		e := newEnv(t, withSOAP(func(h *soap.Handler) { h.PublicURL = public }))
 		a11, a12 := e.getWSDL(t, "/USERADMIN.asmx?wsdl")
 		if a11 != public || a12 != public {
 			t.Errorf("soap:address = %q, soap12:address = %q; want %q", a11, a12, public)
@@ -92,7 +92,7 @@ func TestWSDL(t *testing.T) {
 
 	t.Run("PublicURLEscaped", func(t *testing.T) {
 		const public = "https://api.example.com/useradmin.asmx?tenant=a&x=<y>"
-		e := newEnv(t, func(c *server.Config) { c.PublicURL = public })
+		e := newEnv(t, withSOAP(func(h *soap.Handler) { h.PublicURL = public }))
 		a11, a12 := e.getWSDL(t, "/useradmin.asmx?WSDL")
 		if a11 != public || a12 != public {
 			t.Errorf("soap:address = %q, soap12:address = %q; want %q", a11, a12, public)

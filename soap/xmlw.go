@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/jwtgate/jwtgate/edge"
 )
 
 // xmlw writes response elements by hand: the generated types put
@@ -62,11 +64,13 @@ func (w *xmlw) strings(name string, items []string) {
 
 // status writes the Status element every result starts with.
 // ErrorMessage is omitted (minOccurs=0) on success.
-func (w *xmlw) status(ok bool, msg string, credits int64) {
+func (w *xmlw) status(st edge.Status) {
 	w.open("Status")
-	w.boolean("Success", ok)
-	w.optText("ErrorMessage", msg)
-	w.long("CreditsRemaining", credits)
+	w.boolean("Success", st.Success)
+	if st.ErrorMessage != nil {
+		w.optText("ErrorMessage", *st.ErrorMessage)
+	}
+	w.long("CreditsRemaining", int64(st.CreditsRemaining))
 	w.close("Status")
 }
 
@@ -80,10 +84,12 @@ func result(op string, fill func(w *xmlw)) []byte {
 }
 
 // xsdInteger decodes an integer element of the given bit size; xsi:nil,
-// an absent or an empty element leave v nil.
+// an absent or an empty element leave v nil, and text that is no such
+// integer sets err.
 type xsdInteger struct {
 	v    *int64
 	bits int
+	err  *faultError // a value that is not an integer of that size
 }
 
 func (n *xsdInteger) decode(d *xml.Decoder, start xml.StartElement) error {
@@ -107,7 +113,10 @@ func (n *xsdInteger) decode(d *xml.Decoder, start xml.StartElement) error {
 		if n.bits == 32 {
 			kind = "xsd:int"
 		}
-		return clientFault("%s %q is not an %s", start.Name.Local, text, kind)
+		// Kept, not returned: decoding goes on, so that the operation
+		// still knows the rest of the request.
+		n.err = clientFault("%s %q is not an %s", start.Name.Local, text, kind)
+		return nil
 	}
 	n.v = &v
 	return nil

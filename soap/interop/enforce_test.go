@@ -3,7 +3,6 @@ package interop_test
 import (
 	"context"
 	"encoding/json"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -11,27 +10,20 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 // zeep runs ChargeJWT (and the other enforcement operations) from the WSDL
 // served by jwtgate.
 func TestEnforcement_Zeep(t *testing.T) {
-	if out, err := exec.Command(debianPython, "-c", "import zeep").CombinedOutput(); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("zeep is required in CI (Debian python3-zeep, installed by .ci/run): %v %s", err, out)
-		}
-		t.Skipf("zeep not installed: %v", err)
-	}
+	py := requireZeep(t)
 	srv := newServer(t)
 	const user = "zeep-enforce"
 	srv.createUser(t, user)
-	serviceKey, _, err := srv.svc.CreateServiceKey(t.Context(), "zeep-billing")
-	if err != nil {
-		t.Fatal(err)
-	}
+	serviceKey := testenv.CreateServiceKey(t, srv.svc, "zeep-billing")
 	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, debianPython, filepath.Join("clients", "zeep_enforce.py"),
+	cmd := exec.CommandContext(ctx, py, filepath.Join("clients", "zeep_enforce.py"),
 		srv.URL+"/useradmin.asmx?WSDL", user, password, serviceKey)
 	raw, err := cmd.Output()
 	if err != nil {
@@ -83,13 +75,13 @@ func TestEnforcement_Zeep(t *testing.T) {
 		t.Errorf("charge after revoke: %v", r["afterRevoke"])
 	}
 	// Two charges, whatever the retries: the account and the ledger agree.
-	a, err := srv.svc.Store.AccountByName(t.Context(), user)
+	a, err := srv.svc.Admin.Account(t.Context(), user)
 	if err != nil || a.Credits != credits-2 {
 		t.Fatalf("balance = %v, %v; want %d", a, err, credits-2)
 	}
 	// The ledger: charge1 and charge2 (2 credits), and three refusals
 	// (limit, wrong IP, revoked); the replayed retry is not a new call.
-	rows, err := srv.svc.Usage(t.Context(), core.UsageFilter{})
+	rows, err := srv.svc.Admin.UsageReport(t.Context(), core.UsageQuery{Account: user})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,7 +4,8 @@
 // get back are verified here against the server's JWKS.
 //
 // The clients are scripts in clients/; .ci/run installs their stacks. In CI
-// (CI set) a missing stack fails the test, elsewhere it skips.
+// (CI set) a missing stack fails the test, elsewhere it skips and TestMain
+// lists it (testenv.Missing).
 package interop_test
 
 import (
@@ -32,8 +33,10 @@ import (
 
 	"github.com/jwtgate/jwtgate/clientaddr"
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/edge"
 	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/server"
+	"github.com/jwtgate/jwtgate/soap"
 )
 
 // What every client sends.
@@ -57,40 +60,42 @@ type stack struct {
 	name string   // also the ApplicationName it sends
 	env  []string // added to the client's environment
 	// command returns the client's argv before its arguments (WSDL URL,
-	// username, password, application), or an error saying what is missing.
-	command func() ([]string, error)
+	// username, password, application); a missing stack fails the test in
+	// CI and skips it elsewhere (testenv.Missing).
+	command func(t *testing.T) []string
 }
 
 var stacks = []stack{
-	{name: "zeep", command: func() ([]string, error) {
-		if out, err := exec.Command(debianPython, "-c", "import zeep").CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("%s with zeep (Debian package python3-zeep): %v %s", debianPython, err, out)
-		}
-		return []string{debianPython, filepath.Join("clients", "zeep_client.py")}, nil
+	{name: "zeep", command: func(t *testing.T) []string {
+		return []string{requireZeep(t), filepath.Join("clients", "zeep_client.py")}
 	}},
 	// A zone west of UTC: ext/soap writes an integer timestamp in the C
 	// library's local time with its offset (-05:00 or -04:00), which the
 	// server must honour.
-	{name: "php-soapclient", env: []string{"TZ=America/New_York"}, command: func() ([]string, error) {
-		php, err := exec.LookPath("php")
-		if err != nil {
-			return nil, fmt.Errorf("php (Debian package php-cli): %v", err)
-		}
+	{name: "php-soapclient", env: []string{"TZ=America/New_York"}, command: func(t *testing.T) []string {
+		php := testenv.RequireTool(t, "php", "Debian package php-cli")
 		if out, err := exec.Command(php, "-r", `exit(class_exists("SoapClient") ? 0 : 1);`).CombinedOutput(); err != nil {
-			return nil, fmt.Errorf("PHP's SoapClient (Debian package php-soap): %v %s", err, out)
+			testenv.Missing(t, "PHP SoapClient", "Debian package php-soap", fmt.Errorf("%v %s", err, out))
 		}
-		return []string{php, filepath.Join("clients", "php_client.php")}, nil
+		return []string{php, filepath.Join("clients", "php_client.php")}
 	}},
-	{name: "node-soap", command: func() ([]string, error) {
-		node, err := exec.LookPath("node")
-		if err != nil {
-			return nil, fmt.Errorf("node: %v", err)
-		}
+	{name: "node-soap", command: func(t *testing.T) []string {
+		node := testenv.RequireTool(t, "node", "Node.js comes with the machine")
 		if _, err := os.Stat(filepath.Join("node", "node_modules", "soap", "package.json")); err != nil {
-			return nil, fmt.Errorf("node-soap (run: npm ci --no-audit --no-fund in soap/interop/node): %v", err)
+			testenv.Missing(t, "node-soap", "run: npm ci --no-audit --no-fund in soap/interop/node", err)
 		}
-		return []string{node, filepath.Join("clients", "node_client.js")}, nil
+		return []string{node, filepath.Join("clients", "node_client.js")}
 	}},
+}
+
+// requireZeep returns Debian's interpreter, which must import zeep.
+func requireZeep(t *testing.T) string {
+	t.Helper()
+	py := testenv.RequireTool(t, debianPython, "Debian package python3")
+	if out, err := exec.Command(py, "-c", "import zeep").CombinedOutput(); err != nil {
+		testenv.Missing(t, "zeep", "Debian package python3-zeep", fmt.Errorf("%s -c 'import zeep': %v %s", py, err, out))
+	}
+	return py
 }
 
 // output is what a client script prints.
@@ -134,13 +139,7 @@ func TestGetJWT_ThirdPartyStacks(t *testing.T) {
 	for _, st := range stacks {
 		t.Run(st.name, func(t *testing.T) {
 			t.Parallel()
-			argv, err := st.command()
-			if err != nil {
-				if os.Getenv("CI") != "" {
-					t.Fatalf("required in CI (installed by .ci/run): %v", err)
-				}
-				t.Skipf("not installed: %v", err)
-			}
+			argv := st.command(t)
 			username := "interop-" + st.name
 			srv.createUser(t, username)
 
@@ -201,9 +200,14 @@ type wireRequest struct {
 func newServer(t *testing.T) *testServer {
 	t.Helper()
 	logger, logs := testenv.CaptureLogs()
-	svc, db := testenv.New(t, func(s *core.Service) { s.Logger = logger })
+	svc, db := testenv.New(t, func(c *core.Config) { c.Logger = logger })
 	s := &testServer{svc: svc}
-	h := server.New(server.Config{Service: svc, Logger: logger, ClientAddr: clientaddr.Resolver{}, Ping: db.Ping})
+	deps := edge.Deps{Service: svc, Logger: logger, ClientAddr: clientaddr.Resolver{}.Addr}
+	h, err := server.New(server.Config{Keys: svc.KeyRing, Logger: logger, Ping: db.Ping,
+		Surfaces: []edge.Surface{&soap.Handler{Deps: deps}}})
+	if err != nil {
+		t.Fatalf("server.New: %v", err)
+	}
 	s.Server = httptest.NewServer(s.record(h))
 	t.Cleanup(s.Close)
 	t.Cleanup(func() {
@@ -382,13 +386,13 @@ func checkFailure(t *testing.T, call string, res callResult) bool {
 // ApplicationName the stack sent.
 func checkUsage(t *testing.T, svc *core.Service, account, application string, wantCalls, wantFailures int64) {
 	t.Helper()
-	rows, err := svc.Usage(context.Background(), core.UsageFilter{})
+	rows, err := svc.Admin.UsageReport(context.Background(), core.UsageQuery{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var calls, failures int64
 	for _, r := range rows {
-		if r.Account == account && r.Application == application && r.Method == core.MethodGetJWT {
+		if r.Account == account && r.Application == application && r.Method == core.OpGetJWT.Method {
 			calls += r.Calls
 			failures += r.Failures
 		}
