@@ -17,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 var (
@@ -81,7 +83,7 @@ func storedRefusal(msg string) bool {
 // crashRun holds what clients were told, across rounds.
 type crashRun struct {
 	t                  *testing.T
-	db                 string
+	bin, db            string
 	serviceKey, apiKey string
 
 	mu         sync.Mutex
@@ -126,7 +128,7 @@ func TestCrash_SIGKILL(t *testing.T) {
 	rng := rand.New(rand.NewPCG(seed, 0x6a77746761746531))
 
 	dir := t.TempDir()
-	c := &crashRun{t: t, db: filepath.Join(dir, "crash.db"), added: map[string]int64{}}
+	c := &crashRun{t: t, bin: testenv.Binary(t), db: filepath.Join(dir, "crash.db"), added: map[string]int64{}}
 	logf, err := os.OpenFile(filepath.Join(dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		t.Fatal(err)
@@ -307,7 +309,7 @@ func (c *crashRun) round(g *gate, round int, rng *rand.Rand) {
 		case <-ctx.Done():
 			return
 		}
-		if _, err := adminErr(c.db, "", "credits", "add", "tight", strconv.Itoa(topUp)); err != nil {
+		if _, err := adminErr(c.bin, c.db, "", "credits", "add", "tight", strconv.Itoa(topUp)); err != nil {
 			c.note("credits add during load: %v", err)
 			return
 		}

@@ -9,78 +9,35 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
 	_ "github.com/mattn/go-sqlite3"
+
+	"github.com/jwtgate/jwtgate/internal/proc"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
-// The binary is built once per test run into binDir, removed by TestMain.
-var (
-	binDir    string
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-func TestMain(m *testing.M) {
-	var err error
-	if binDir, err = os.MkdirTemp("", "jwtgate-e2e-"); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(binDir)
-	os.Exit(code)
-}
-
-// binary builds cmd/jwtgate without the race detector, whatever GOFLAGS
-// says: the tests measure the server as it ships.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		binPath = filepath.Join(binDir, "jwtgate")
-		cmd := exec.Command("go", "build", "-o", binPath, "github.com/jwtgate/jwtgate/cmd/jwtgate")
-		var flags []string
-		for _, f := range strings.Fields(os.Getenv("GOFLAGS")) {
-			if f != "-race" && f != "--race" && f != "-race=true" {
-				flags = append(flags, f)
-			}
-		}
-		cmd.Env = append(os.Environ(), "GOFLAGS="+strings.Join(flags, " "))
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // admin runs an admin command of the binary on db, with stdin, and returns
 // its standard output.
 func admin(t *testing.T, db, stdin string, args ...string) string {
 	t.Helper()
-	binary(t)
-	out, err := adminErr(db, stdin, args...)
+	out, err := adminErr(testenv.Binary(t), db, stdin, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return out
 }
 
-func adminErr(db, stdin string, args ...string) (string, error) {
-	cmd := exec.Command(binPath, args...)
+func adminErr(bin, db, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "JWTGATE_DB="+db)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stdout, stderr bytes.Buffer
@@ -99,95 +56,39 @@ func lastLine(s string) string {
 
 // gate is a running "jwtgate serve" on 127.0.0.1.
 type gate struct {
-	cmd    *exec.Cmd
-	addr   string
+	*proc.Child
 	base   string // http://addr
 	client *http.Client
-	done   chan error
-	exited bool
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 // startGate runs jwtgate serve on db, its log going to logFile, and waits
 // until /readyz answers 200. conns sizes the client's connection pool.
 func startGate(t *testing.T, db string, logFile *os.File, conns int, extra ...string) *gate {
 	t.Helper()
-	addr := freeAddr(t)
-	g := &gate{addr: addr, base: "http://" + addr, done: make(chan error, 1)}
-	g.client = &http.Client{
+	c, _, _ := testenv.Start(t, proc.Options{Args: append([]string{"serve"}, extra...),
+		Env: []string{"JWTGATE_DB=" + db, "JWTGATE_BOOTSTRAP=false"}, Stdout: logFile, Stderr: logFile})
+	return &gate{Child: c, base: c.URL, client: &http.Client{
 		Timeout:   10 * time.Second, // a server that hangs fails the test soon
 		Transport: &http.Transport{MaxIdleConns: conns, MaxIdleConnsPerHost: conns, IdleConnTimeout: time.Minute},
-	}
-	g.cmd = exec.Command(binary(t), append([]string{"serve"}, extra...)...)
-	g.cmd.Env = append(os.Environ(), "JWTGATE_DB="+db, "JWTGATE_ADDR="+addr, "JWTGATE_BOOTSTRAP=false")
-	g.cmd.Stdout, g.cmd.Stderr = logFile, logFile
-	if err := g.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { g.done <- g.cmd.Wait() }()
-	t.Cleanup(func() {
-		if !g.exited {
-			g.cmd.Process.Kill() //nolint:errcheck // it may be gone already
-			<-g.done
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for tick := time.NewTicker(20 * time.Millisecond); ; <-tick.C {
-		resp, err := g.client.Get(g.base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return g
-			}
-		}
-		select {
-		case err := <-g.done:
-			g.exited = true
-			t.Fatalf("jwtgate serve exited before it was ready: %v (log: %s)", err, logFile.Name())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jwtgate serve not ready after 30s (log: %s)", logFile.Name())
-		}
-	}
+	}}
 }
 
-func (g *gate) pid() int { return g.cmd.Process.Pid }
+func (g *gate) pid() int { return g.Pid() }
 
 // kill sends SIGKILL and waits until the process is gone.
 func (g *gate) kill(t *testing.T) {
 	t.Helper()
-	if err := g.cmd.Process.Signal(syscall.SIGKILL); err != nil {
+	if err := g.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	<-g.done
-	g.exited = true
 	g.client.CloseIdleConnections()
 }
 
 // stop sends SIGTERM and expects a clean exit.
 func (g *gate) stop(t *testing.T) {
 	t.Helper()
-	if err := g.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-g.done:
-		g.exited = true
-		if err != nil {
-			t.Fatalf("jwtgate serve exited with %v after SIGTERM", err)
-		}
-	case <-time.After(20 * time.Second):
-		t.Fatal("jwtgate serve did not stop within 20s of SIGTERM")
+	if err := g.Stop(20 * time.Second); err != nil {
+		t.Fatalf("jwtgate serve after SIGTERM: %v", err)
 	}
 	g.client.CloseIdleConnections()
 }

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
 var (
@@ -111,7 +113,7 @@ func TestSoak(t *testing.T) {
 		t.Logf("quick soak of %v; -soak (or CI=true) runs it for -soak.duration (%v)", d, *soakDuration)
 	}
 	if _, err := readProcStats(os.Getpid()); err != nil {
-		t.Skipf("the soak measures the server through /proc: %v", err)
+		testenv.Missing(t, "/proc", "the soak measures the server through Linux's /proc", err)
 	}
 	if d < 5*time.Second {
 		t.Fatalf("-soak.duration %v: give at least 5s", d)

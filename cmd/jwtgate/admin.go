@@ -2,252 +2,337 @@ package main
 
 import (
 	"context"
+	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/token"
 )
 
-// admin runs the administrative subcommands on the database directly.
-func admin(ctx context.Context, group string, args []string, e *env) error {
-	fs, dbPath := newFlags(e, group)
-	credits := fs.Int64("credits", 0, "initial credits of the new account (user add)")
-	account := fs.String("account", "", "user add: join this existing account; usage: only this account")
-	alg := fs.String("alg", e.envOr("JWTGATE_ALG", core.AlgEdDSA), "keys rotate: algorithm of the new key ($JWTGATE_ALG)")
-	from := fs.String("from", "", "usage: first day, YYYY-MM-DD (UTC)")
-	to := fs.String("to", "", "usage: last day, YYYY-MM-DD (UTC), inclusive")
-	pos, err := parse(fs, args)
+// adminCommands are the operator's commands: each parses its own flags
+// (and --db), opens the store and calls core's Admin.
+func adminCommands() []command {
+	return []command{
+		admin("user add", "NAME [--credits N] [--account ACCOUNT]", "add a user (password from standard input)", 1, 1, userAdd),
+		admin("user passwd", "NAME", "set a user's password (from standard input)", 1, 1, noFlags(userPasswd)),
+		admin("user disable", "NAME", "stop a user's logins and API keys", 1, 1, noFlags(userDisabled(true))),
+		admin("user enable", "NAME", "allow them again", 1, 1, noFlags(userDisabled(false))),
+		admin("user list", "", "list users", 0, 0, noFlags(userList)),
+		admin("apikey create", "USER", "create an API key (printed once, last line)", 1, 1, noFlags(apikeyCreate)),
+		admin("apikey revoke", "ID", "revoke an API key (its id, or the whole key)", 1, 1, noFlags(apikeyRevoke)),
+		admin("apikey list", "[USER]", "list API keys", 0, 1, noFlags(apikeyList)),
+		admin("servicekey create", "NAME", "a key for your services' VerifyJWT/ChargeJWT calls (printed once)", 1, 1, noFlags(servicekeyCreate)),
+		admin("servicekey revoke", "NAME|ID", "revoke a service key", 1, 1, noFlags(servicekeyRevoke)),
+		admin("servicekey list", "", "list service keys", 0, 0, noFlags(servicekeyList)),
+		admin("credits add", "ACCOUNT N", "change a balance by N (may be negative)", 2, 2, noFlags(creditsAdd)),
+		admin("credits show", "[ACCOUNT]", "show balances", 0, 1, noFlags(creditsShow)),
+		admin("keys rotate", "[--alg ALG]", "make a new signing key active (of the active key's algorithm by default)", 0, 0, keysRotate),
+		admin("keys list", "", "list signing keys", 0, 0, noFlags(keysList)),
+		admin("tokens list", "[--account A] [--live]", "list issued tokens, newest first", 0, 0, tokensList),
+		admin("usage", "[--account A] [--from DAY] [--to DAY]", "usage by day, application and method", 0, 0, usageReport),
+	}
+}
+
+// adminCall is what an admin command runs with.
+type adminCall struct {
+	ctx   context.Context
+	admin *core.Admin
+	out   io.Writer
+	e     *env
+	args  []string
+}
+
+// adminRun is an admin command's work, set up by its flags.
+type adminRun func(a *adminCall) error
+
+// admin makes a command that registers its flags (setup returns its run),
+// checks its positional arguments, opens the store and runs.
+func admin(name, args, about string, least, most int, setup func(fs *flag.FlagSet, e *env) adminRun) command {
+	return command{name: name, args: args, about: about, run: func(ctx context.Context, name string, argv []string, e *env) error {
+		fs := newFlags(e, name)
+		cfg := DefaultConfig()
+		runFn := setup(fs, e)
+		pos, err := loadConfig(&cfg, []setting{dbSetting}, fs, argv, e.getenv)
+		if err != nil {
+			return err
+		}
+		if len(pos) < least || len(pos) > most {
+			return fmt.Errorf("%w: %s takes %d to %d arguments, got %d", errUsage, name, least, most, len(pos))
+		}
+		db, err := openStore(ctx, cfg.DB)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		c := core.DefaultConfig()
+		c.Store, c.Tokens, c.Logger = db, token.Strategy{}, newLogger(e.stderr, cfg)
+		svc := core.New(c)
+		return runFn(&adminCall{ctx: ctx, admin: svc.Admin, out: e.stdout, e: e, args: pos})
+	}}
+}
+
+// noFlags is the setup of a command without flags of its own.
+func noFlags(run adminRun) func(*flag.FlagSet, *env) adminRun {
+	return func(*flag.FlagSet, *env) adminRun { return run }
+}
+
+func userAdd(fs *flag.FlagSet, _ *env) adminRun {
+	credits := fs.Int64("credits", 0, "initial credits of the new account")
+	account := fs.String("account", "", "join this existing account instead of creating one")
+	return func(a *adminCall) error {
+		pw, err := readPassword(a.e)
+		if err != nil {
+			return err
+		}
+		u, err := a.admin.CreateUser(a.ctx, core.CreateUserRequest{Username: a.args[0], Password: pw, Account: *account, Credits: *credits})
+		if err != nil {
+			return err
+		}
+		acc := *account
+		if acc == "" {
+			acc = u.Username
+		}
+		got, err := a.admin.Account(a.ctx, acc)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.out, "created user %s in account %s (%d credits)\n", u.Username, got.Name, got.Credits)
+		return nil
+	}
+}
+
+func userPasswd(a *adminCall) error {
+	pw, err := readPassword(a.e)
 	if err != nil {
 		return err
 	}
-	cmd := group
-	if group != "usage" {
-		if len(pos) == 0 {
-			return fmt.Errorf("%w: %s needs a subcommand", errUsage, group)
-		}
-		cmd, pos = group+" "+pos[0], pos[1:]
+	if err := a.admin.SetPassword(a.ctx, a.args[0], pw); err != nil {
+		return err
 	}
-	nargs := map[string][2]int{ // least and most positional arguments
-		"user add": {1, 1}, "user passwd": {1, 1}, "user disable": {1, 1}, "user enable": {1, 1}, "user list": {0, 0},
-		"apikey create": {1, 1}, "apikey revoke": {1, 1}, "apikey list": {0, 1},
-		"credits add": {2, 2}, "credits show": {0, 1}, "keys rotate": {0, 0}, "keys list": {0, 0}, "usage": {0, 0},
-		"servicekey create": {1, 1}, "servicekey revoke": {1, 1}, "servicekey list": {0, 0},
-	}
-	n, ok := nargs[cmd]
-	if !ok {
-		return fmt.Errorf("%w: unknown command %q", errUsage, cmd)
-	}
-	if len(pos) < n[0] || len(pos) > n[1] {
-		return fmt.Errorf("%w: %s takes %d to %d arguments, got %d", errUsage, cmd, n[0], n[1], len(pos))
-	}
+	fmt.Fprintf(a.out, "password of %s changed\n", a.args[0])
+	return nil
+}
 
-	db, err := openStore(ctx, *dbPath)
+func userDisabled(disabled bool) adminRun {
+	return func(a *adminCall) error {
+		if err := a.admin.SetUserDisabled(a.ctx, a.args[0], disabled); err != nil {
+			return err
+		}
+		state := "enabled"
+		if disabled {
+			state = "disabled"
+		}
+		fmt.Fprintf(a.out, "%s %s\n", a.args[0], state)
+		return nil
+	}
+}
+
+func userList(a *adminCall) error {
+	users, err := a.admin.UsersPage(a.ctx, core.Page{})
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	svc := core.NewService(db)
-	out := e.stdout
+	tw := table(a.out, "USERNAME", "ACCOUNT", "STATUS", "CREATED")
+	for _, u := range users {
+		status := "active"
+		if u.Disabled {
+			status = "disabled"
+		}
+		row(tw, u.Username, u.Account, status, day(u.Created))
+	}
+	return tw.Flush()
+}
 
-	switch cmd {
-	case "user add":
-		pw, err := readPassword(e)
+func apikeyCreate(a *adminCall) error {
+	key, k, err := a.admin.CreateAPIKey(a.ctx, a.args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "created API key %s for user %s; it is shown only once:\n%s\n", k.ID, a.args[0], key)
+	return nil
+}
+
+func apikeyRevoke(a *adminCall) error {
+	if err := a.admin.RevokeAPIKey(a.ctx, a.args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.out, "API key revoked")
+	return nil
+}
+
+func apikeyList(a *adminCall) error {
+	user := ""
+	if len(a.args) == 1 {
+		user = a.args[0]
+	}
+	keys, err := a.admin.APIKeysPage(a.ctx, user, core.Page{})
+	if err != nil {
+		return err
+	}
+	tw := table(a.out, "ID", "USER", "CREATED", "REVOKED")
+	for _, k := range keys {
+		row(tw, k.ID, k.Username, stamp(&k.Created), stamp(k.Revoked))
+	}
+	return tw.Flush()
+}
+
+func servicekeyCreate(a *adminCall) error {
+	key, k, err := a.admin.CreateServiceKey(a.ctx, a.args[0])
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "created service key %s (%s) for VerifyJWT and ChargeJWT; it is shown only once:\n%s\n", k.ID, k.Name, key)
+	return nil
+}
+
+func servicekeyRevoke(a *adminCall) error {
+	if err := a.admin.RevokeServiceKey(a.ctx, a.args[0]); err != nil {
+		return err
+	}
+	fmt.Fprintln(a.out, "service key revoked")
+	return nil
+}
+
+func servicekeyList(a *adminCall) error {
+	keys, err := a.admin.ServiceKeysPage(a.ctx, core.Page{})
+	if err != nil {
+		return err
+	}
+	tw := table(a.out, "ID", "NAME", "CREATED", "REVOKED")
+	for _, k := range keys {
+		row(tw, k.ID, k.Name, stamp(&k.Created), stamp(k.Revoked))
+	}
+	return tw.Flush()
+}
+
+func creditsAdd(a *adminCall) error {
+	delta, err := strconv.ParseInt(a.args[1], 10, 64)
+	if err != nil {
+		return fmt.Errorf("%w: credits add: N must be a whole number, got %q", errUsage, a.args[1])
+	}
+	bal, err := a.admin.AddCredits(a.ctx, a.args[0], delta)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(a.out, "account %s now has %d credits\n", a.args[0], bal)
+	return nil
+}
+
+func creditsShow(a *adminCall) error {
+	var accounts []*core.Account
+	if len(a.args) == 1 {
+		acc, err := a.admin.Account(a.ctx, a.args[0])
 		if err != nil {
 			return err
 		}
-		u, err := svc.CreateUser(ctx, core.CreateUserRequest{Username: pos[0], Password: pw, Account: *account, Credits: *credits})
-		if err != nil {
+		accounts = []*core.Account{acc}
+	} else {
+		var err error
+		if accounts, err = a.admin.AccountsPage(a.ctx, core.Page{}); err != nil {
 			return err
 		}
-		a, err := db.AccountByID(ctx, u.AccountID)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created user %s in account %s (%d credits)\n", u.Username, a.Name, a.Credits)
-	case "user passwd":
-		pw, err := readPassword(e)
-		if err != nil {
-			return err
-		}
-		if err := svc.SetPassword(ctx, pos[0], pw); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "password of %s changed\n", pos[0])
-	case "user disable", "user enable":
-		if err := svc.SetUserDisabled(ctx, pos[0], cmd == "user disable"); err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "%s %sd\n", pos[0], strings.TrimPrefix(cmd, "user "))
-	case "user list":
-		users, err := db.ListUsers(ctx)
-		if err != nil {
-			return err
-		}
-		tw := table(out, "USERNAME", "ACCOUNT", "STATUS", "CREATED")
-		for _, u := range users {
-			status := "active"
-			if u.Disabled {
-				status = "disabled"
+	}
+	tw := table(a.out, "ACCOUNT", "CREDITS")
+	for _, acc := range accounts {
+		row(tw, acc.Name, strconv.FormatInt(acc.Credits, 10))
+	}
+	return tw.Flush()
+}
+
+func keysRotate(fs *flag.FlagSet, e *env) adminRun {
+	alg := fs.String("alg", e.getenv("JWTGATE_ALG"), "algorithm of the new key: "+strings.Join(core.Algorithms(), ", ")+
+		" (default: the active key's; $JWTGATE_ALG)")
+	return func(a *adminCall) error {
+		if *alg != "" {
+			if _, err := core.ParseAlg(*alg); err != nil {
+				return fmt.Errorf("%w: --alg: %s", errUsage, message(err))
 			}
-			row(tw, u.Username, u.Account, status, day(u.Created))
+		}
+		k, err := a.admin.RotateSigningKey(a.ctx, *alg)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(a.out, "new active signing key %s (%s); earlier keys stay published while their tokens live\n", k.Kid, k.Alg)
+		return nil
+	}
+}
+
+func keysList(a *adminCall) error {
+	keys, err := a.admin.SigningKeys(a.ctx)
+	if err != nil {
+		return err
+	}
+	tw := table(a.out, "KID", "ALG", "CREATED", "RETIRED")
+	for _, k := range keys {
+		retired := stamp(k.Retired)
+		if k.Retired == nil {
+			retired = "active"
+		}
+		row(tw, k.Kid, k.Alg, stamp(&k.Created), retired)
+	}
+	return tw.Flush()
+}
+
+func tokensList(fs *flag.FlagSet, _ *env) adminRun {
+	account := fs.String("account", "", "only this account's tokens")
+	live := fs.Bool("live", false, "only tokens neither expired nor revoked")
+	return func(a *adminCall) error {
+		toks, err := a.admin.TokensPage(a.ctx, core.TokenQuery{Account: *account, Live: *live}, core.Page{})
+		if err != nil {
+			return err
+		}
+		tw := table(a.out, "JTI", "APPLICATION", "METHODS", "LIMIT", "SPENT", "EXPIRES", "REVOKED")
+		for _, t := range toks {
+			limit := "-"
+			if t.MaxCredits != nil {
+				limit = strconv.FormatInt(*t.MaxCredits, 10)
+			}
+			row(tw, t.JTI, dash(t.Application), dash(strings.Join(t.AllowedMethods, ",")), limit,
+				strconv.FormatInt(t.CreditsSpent, 10), stamp(&t.ExpiresAt), stamp(t.Revoked))
 		}
 		return tw.Flush()
-	case "apikey create":
-		key, k, err := svc.CreateAPIKey(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created API key %s for user %s; it is shown only once:\n%s\n", k.ID, pos[0], key)
-	case "apikey revoke":
-		if err := svc.RevokeAPIKey(ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintln(out, "API key revoked")
-	case "apikey list":
-		var uid *int64
-		if len(pos) == 1 {
-			u, err := db.UserByName(ctx, pos[0])
+	}
+}
+
+func usageReport(fs *flag.FlagSet, _ *env) adminRun {
+	account := fs.String("account", "", "only this account")
+	from := fs.String("from", "", "first day, YYYY-MM-DD (UTC)")
+	to := fs.String("to", "", "last day, YYYY-MM-DD (UTC), inclusive")
+	return func(a *adminCall) error {
+		q := core.UsageQuery{Account: *account}
+		for _, d := range []struct {
+			flag, val string
+			dst       *time.Time
+			add       int
+		}{{"--from", *from, &q.From, 0}, {"--to", *to, &q.To, 1}} {
+			if d.val == "" {
+				continue
+			}
+			t, err := time.Parse(time.DateOnly, d.val)
 			if err != nil {
-				return err
+				return fmt.Errorf("%w: %s %q: give a day as YYYY-MM-DD", errUsage, d.flag, d.val)
 			}
-			uid = &u.ID
+			*d.dst = t.AddDate(0, 0, d.add)
 		}
-		keys, err := db.ListAPIKeys(ctx, uid)
+		rows, err := a.admin.UsageReport(a.ctx, q)
 		if err != nil {
 			return err
 		}
-		users := map[int64]string{}
-		tw := table(out, "ID", "USER", "CREATED", "REVOKED")
-		for _, k := range keys {
-			if _, ok := users[k.UserID]; !ok {
-				u, err := db.UserByID(ctx, k.UserID)
-				if err != nil {
-					return err
-				}
-				users[k.UserID] = u.Username
-			}
-			row(tw, k.ID, users[k.UserID], stamp(&k.Created), stamp(k.Revoked))
-		}
-		return tw.Flush()
-	case "servicekey create":
-		key, k, err := svc.CreateServiceKey(ctx, pos[0])
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "created service key %s (%s) for VerifyJWT and ChargeJWT; it is shown only once:\n%s\n", k.ID, k.Name, key)
-	case "servicekey revoke":
-		if err := svc.RevokeServiceKey(ctx, pos[0]); err != nil {
-			return err
-		}
-		fmt.Fprintln(out, "service key revoked")
-	case "servicekey list":
-		keys, err := db.ListServiceKeys(ctx)
-		if err != nil {
-			return err
-		}
-		tw := table(out, "ID", "NAME", "CREATED", "REVOKED")
-		for _, k := range keys {
-			row(tw, k.ID, k.Name, stamp(&k.Created), stamp(k.Revoked))
-		}
-		return tw.Flush()
-	case "credits add":
-		delta, err := strconv.ParseInt(pos[1], 10, 64)
-		if err != nil {
-			return fmt.Errorf("%w: credits add: N must be a whole number, got %q", errUsage, pos[1])
-		}
-		bal, err := svc.AddCredits(ctx, pos[0], delta)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "account %s now has %d credits\n", pos[0], bal)
-	case "credits show":
-		var accounts []*core.Account
-		if len(pos) == 1 {
-			a, err := db.AccountByName(ctx, pos[0])
-			if err != nil {
-				return err
-			}
-			accounts = []*core.Account{a}
-		} else if accounts, err = db.ListAccounts(ctx); err != nil {
-			return err
-		}
-		tw := table(out, "ACCOUNT", "CREDITS")
-		for _, a := range accounts {
-			row(tw, a.Name, strconv.FormatInt(a.Credits, 10))
-		}
-		return tw.Flush()
-	case "keys rotate":
-		if svc.Alg, err = core.ParseAlg(*alg); err != nil {
-			return fmt.Errorf("%w: --alg: %s", errUsage, message(err))
-		}
-		k, err := svc.RotateSigningKey(ctx)
-		if err != nil {
-			return err
-		}
-		fmt.Fprintf(out, "new active signing key %s (%s); earlier keys stay published while their tokens live\n", k.Kid, k.Alg)
-	case "keys list":
-		keys, err := db.ListSigningKeys(ctx)
-		if err != nil {
-			return err
-		}
-		tw := table(out, "KID", "ALG", "CREATED", "RETIRED")
-		for _, k := range keys {
-			retired := stamp(k.Retired)
-			if k.Retired == nil {
-				retired = "active"
-			}
-			row(tw, k.Kid, k.Alg, stamp(&k.Created), retired)
-		}
-		return tw.Flush()
-	case "usage":
-		f, err := usageFilter(ctx, svc, *account, *from, *to)
-		if err != nil {
-			return err
-		}
-		rows, err := svc.Usage(ctx, f)
-		if err != nil {
-			return err
-		}
-		tw := table(out, "DAY", "ACCOUNT", "APPLICATION", "METHOD", "CALLS", "FAILED", "CREDITS")
+		tw := table(a.out, "DAY", "ACCOUNT", "APPLICATION", "METHOD", "CALLS", "FAILED", "CREDITS")
 		for _, r := range rows {
 			row(tw, r.Day, dash(r.Account), dash(r.Application), r.Method,
 				strconv.FormatInt(r.Calls, 10), strconv.FormatInt(r.Failures, 10), strconv.FormatInt(r.Credits, 10))
 		}
 		return tw.Flush()
 	}
-	return nil
 }
 
-func usageFilter(ctx context.Context, svc *core.Service, account, from, to string) (core.UsageFilter, error) {
-	var f core.UsageFilter
-	if account != "" {
-		a, err := svc.Store.AccountByName(ctx, account)
-		if err != nil {
-			return f, err
-		}
-		f.AccountID = &a.ID
-	}
-	for _, d := range []struct {
-		flag, val string
-		dst       *time.Time
-		add       int
-	}{{"--from", from, &f.From, 0}, {"--to", to, &f.To, 1}} {
-		if d.val == "" {
-			continue
-		}
-		t, err := time.Parse(time.DateOnly, d.val)
-		if err != nil {
-			return f, fmt.Errorf("%w: %s %q: give a day as YYYY-MM-DD", errUsage, d.flag, d.val)
-		}
-		*d.dst = t.AddDate(0, 0, d.add)
-	}
-	return f, nil
-}
-
-func table(w interface{ Write([]byte) (int, error) }, header ...string) *tabwriter.Writer {
+func table(w io.Writer, header ...string) *tabwriter.Writer {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	row(tw, header...)
 	return tw

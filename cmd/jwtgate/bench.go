@@ -6,13 +6,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
-	"net"
+	"log/slog"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime"
@@ -26,15 +24,17 @@ import (
 
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/argon2id"
+	"github.com/jwtgate/jwtgate/internal/proc"
+	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // bench measures jwtgate against its physical limits: it starts "jwtgate
 // serve" on a fresh SQLite file, and a bare net/http server as the baseline,
 // each as a child process on loopback, drives every scenario with a bounded
 // closed loop of N connections for T, and prints one table.
-func bench(ctx context.Context, args []string, e *env) error {
-	fs := flag.NewFlagSet("jwtgate bench", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+func bench(ctx context.Context, name string, args []string, e *env) error {
+	fs := newFlags(e, name)
 	conns := fs.Int("c", 32, "connections (closed-loop clients) per scenario")
 	dur := fs.Duration("t", 8*time.Second, "duration of each scenario")
 	smoke := fs.Bool("smoke", false, "a few requests per scenario: checks the harness, measures nothing")
@@ -81,10 +81,7 @@ const (
 )
 
 // benchChild is a server process the bench measures.
-type benchChild struct {
-	cmd  *exec.Cmd
-	addr string
-}
+type benchChild = proc.Child
 
 func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs []string) error {
 	var err error
@@ -92,95 +89,67 @@ func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs []string) e
 		return err
 	}
 	dbPath := filepath.Join(b.dir, "bench.db")
-	db, err := openStore(ctx, dbPath)
-	if err != nil {
+	if err := b.seed(ctx, dbPath, tokens); err != nil {
 		return err
 	}
-	svc := core.NewService(db)
-	if _, err := svc.EnsureSigningKey(ctx); err != nil {
-		db.Close()
-		return err
-	}
-	if _, err := svc.CreateUser(ctx, core.CreateUserRequest{Username: benchUser, Password: benchPassword, Credits: core.MaxCreditsLimit}); err != nil {
-		db.Close()
-		return err
-	}
-	if b.serviceKey, _, err = svc.CreateServiceKey(ctx, "bench"); err != nil {
-		db.Close()
-		return err
-	}
-	if tokens > 0 {
-		fmt.Fprintf(b.log, "adding %d tokens...\n", tokens)
-		if err := addTokens(ctx, db, tokens); err != nil {
-			db.Close()
-			return err
-		}
-	}
-	db.Close()
-
 	self, err := os.Executable()
 	if err != nil {
 		return err
 	}
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.conns, MaxConnsPerHost: b.conns, DisableCompression: true}, Timeout: 30 * time.Second}
-	if b.gate, err = start(self, append([]string{"serve", "--db", dbPath, "--bootstrap=false", "--log-level", "warn"}, serverArgs...), b.log); err != nil {
+	opts := proc.Options{Args: append([]string{"serve", "--db", dbPath, "--bootstrap=false", "--log-level", "warn"}, serverArgs...),
+		Stdout: b.log, Stderr: b.log, Timeout: 20 * time.Second}
+	if b.gate, err = proc.Start(ctx, self, opts); err != nil {
 		return err
 	}
-	if b.bare, err = start(self, []string{"bench-bare"}, b.log); err != nil {
+	if b.bare, err = proc.Start(ctx, self, proc.Options{Args: []string{"bench-bare"}, Stdout: b.log, Stderr: b.log, Timeout: 20 * time.Second}); err != nil {
 		return err
-	}
-	for _, c := range []*benchChild{b.gate, b.bare} {
-		if err := waitReady(ctx, b.client, "http://"+c.addr+"/healthz"); err != nil {
-			return err
-		}
 	}
 	// One token for the metered scenarios: no limits, so that it never runs out.
 	body := fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, benchUser, benchPassword, time.Now().Add(23*time.Hour).UTC().Format(time.RFC3339))
 	var res struct{ Jwt string }
-	if err := postJSON(ctx, b.client, "http://"+b.gate.addr+"/UserAdmin/GetJWT.json", body, &res); err != nil || res.Jwt == "" {
+	if err := postJSON(ctx, b.client, b.gate.URL+"/UserAdmin/GetJWT.json", body, &res); err != nil || res.Jwt == "" {
 		return fmt.Errorf("getting the bench token: %v", err)
 	}
 	b.token = res.Jwt
 	return nil
 }
 
-// start runs the binary with args and JWTGATE_ADDR set to a free port.
-func start(self string, args []string, log io.Writer) (*benchChild, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+// seed creates the bench's user, service key and (tokens > 0) that many
+// extra live tokens in a new database at path.
+func (b *benchRun) seed(ctx context.Context, path string, tokens int) error {
+	db, err := sqlite.Open(ctx, path)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	cmd := exec.Command(self, args...)
-	cmd.Env = append(os.Environ(), "JWTGATE_ADDR="+addr)
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		return nil, err
+	defer db.Close()
+	c := core.DefaultConfig()
+	c.Store, c.Tokens, c.Logger = db, token.Strategy{}, slog.New(slog.NewTextHandler(b.log, nil))
+	svc := core.New(c)
+	k, err := svc.KeyRing.Ensure(ctx)
+	if err != nil {
+		return err
 	}
-	return &benchChild{cmd: cmd, addr: addr}, nil
-}
-
-func waitReady(ctx context.Context, c *http.Client, url string) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
-		if resp, err := c.Get(url); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-		}
-		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("%s not ready after 20s", url)
-		}
+	u, err := svc.Admin.CreateUser(ctx, core.CreateUserRequest{Username: benchUser, Password: benchPassword, Credits: core.MaxCreditsLimit})
+	if err != nil {
+		return err
 	}
+	if b.serviceKey, _, err = svc.Admin.CreateServiceKey(ctx, "bench"); err != nil {
+		return err
+	}
+	if tokens > 0 {
+		fmt.Fprintf(b.log, "adding %d tokens...\n", tokens)
+		now := time.Now().UTC()
+		return db.SeedTokens(ctx, tokens, &core.IssuedToken{Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, Application: "seed",
+			IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
+	}
+	return nil
 }
 
 func (b *benchRun) close() {
 	for _, c := range []*benchChild{b.gate, b.bare} {
 		if c != nil {
-			c.cmd.Process.Kill() //nolint:errcheck // best effort
-			c.cmd.Wait()         //nolint:errcheck
+			c.Kill() //nolint:errcheck // best effort
 		}
 	}
 	if b.dir != "" {
@@ -224,7 +193,7 @@ func (b *benchRun) scenarios() []scenario {
 	expires := func() string { return time.Now().Add(time.Hour).UTC().Format(time.RFC3339) }
 	post := func(path, contentType string, body func(b *benchRun) string, header ...string) func(b *benchRun) (*http.Request, error) {
 		return func(b *benchRun) (*http.Request, error) {
-			r, err := http.NewRequest(http.MethodPost, "http://"+b.gate.addr+path, strings.NewReader(body(b)))
+			r, err := http.NewRequest(http.MethodPost, b.gate.URL+path, strings.NewReader(body(b)))
 			if err == nil {
 				r.Header.Set("Content-Type", contentType)
 				for i := 0; i+1 < len(header); i += 2 {
@@ -236,7 +205,7 @@ func (b *benchRun) scenarios() []scenario {
 	}
 	get := func(c func(*benchRun) *benchChild, path string) func(b *benchRun) (*http.Request, error) {
 		return func(b *benchRun) (*http.Request, error) {
-			return http.NewRequest(http.MethodGet, "http://"+c(b).addr+path, nil)
+			return http.NewRequest(http.MethodGet, c(b).URL+path, nil)
 		}
 	}
 	getJWT := func(b *benchRun) string {
@@ -348,10 +317,10 @@ func (b *benchRun) measure(ctx context.Context, s scenario) measurement {
 		m.count, m.lat, m.errs = s.inProc(ctx, b)
 	} else {
 		srv := s.server(b)
-		cpu0 := procCPU(srv.cmd.Process.Pid)
+		cpu0 := procCPU(srv.Pid())
 		m.count, m.lat, m.errs = b.load(ctx, s)
-		m.cpu = procCPU(srv.cmd.Process.Pid) - cpu0
-		m.peakRSS = procPeakRSS(srv.cmd.Process.Pid)
+		m.cpu = procCPU(srv.Pid()) - cpu0
+		m.peakRSS = procPeakRSS(srv.Pid())
 	}
 	m.elapsed = time.Since(start)
 	return m
@@ -486,7 +455,7 @@ func (b *benchRun) print() {
 	}
 	tw.Flush()
 	if b.gate != nil {
-		fmt.Fprintf(b.out, "\njwtgate serve peak RSS over the run: %.0f MB\n", float64(procPeakRSS(b.gate.cmd.Process.Pid))/1e6)
+		fmt.Fprintf(b.out, "\njwtgate serve peak RSS over the run: %.0f MB\n", float64(procPeakRSS(b.gate.Pid()))/1e6)
 	}
 }
 
@@ -554,8 +523,7 @@ func postJSON(ctx context.Context, c *http.Client, url, body string, out any) er
 
 // benchBare is the baseline: a bare net/http server answering the same
 // body sizes as ChargeJWT and the JWKS, with nothing else.
-func benchBare(ctx context.Context, e *env) error {
-	addr := e.envOr("JWTGATE_ADDR", "127.0.0.1:8081")
+func benchBare(ctx context.Context, _ string, _ []string, e *env) error {
 	charge := []byte(`{"Status":{"Success":true,"ErrorMessage":null,"CreditsRemaining":9007199254740990},"TokenCreditsRemaining":null,"Replayed":false}` + "\n")
 	jwks := []byte(`{"keys":[{"kty":"OKP","kid":"0123456789abcdef","use":"sig","alg":"EdDSA","crv":"Ed25519","x":"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"}]}`)
 	mux := http.NewServeMux()
@@ -568,32 +536,17 @@ func benchBare(ctx context.Context, e *env) error {
 	mux.HandleFunc("/charge", serve(charge))
 	mux.HandleFunc("/jwks", serve(jwks))
 	mux.HandleFunc("/healthz", serve([]byte("ok\n")))
-	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	l, err := listen("127.0.0.1:8081", e.getenv)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		srv.Close()
 	}()
-	if err := srv.ListenAndServe(); !errors.Is(err, http.ErrServerClosed) {
+	if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}
 	return nil
-}
-
-// addTokens adds n live tokens of the bench user to the database.
-func addTokens(ctx context.Context, db interface {
-	ActiveSigningKey(context.Context) (*core.SigningKey, error)
-	UserByName(context.Context, string) (*core.User, error)
-	SeedTokens(context.Context, int, *core.IssuedToken) error
-}, n int) error {
-	k, err := db.ActiveSigningKey(ctx)
-	if err != nil {
-		return err
-	}
-	u, err := db.UserByName(ctx, benchUser)
-	if err != nil {
-		return err
-	}
-	now := time.Now().UTC()
-	return db.SeedTokens(ctx, n, &core.IssuedToken{Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, Application: "seed",
-		IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 }

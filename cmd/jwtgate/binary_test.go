@@ -5,131 +5,40 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/jwtgate/jwtgate/internal/proc"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds jwtgate once per test run.
-func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "jwtgate-bin-")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "jwtgate")
-		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
-}
-
-// lockedBuffer collects a child's output while it runs.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m)) }
 
 // child is a running "jwtgate serve".
 type child struct {
-	cmd            *exec.Cmd
+	*proc.Child
 	addr           string
-	stdout, stderr *lockedBuffer
-	done           chan error
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
+	stdout, stderr *testenv.Logs
 }
 
 // startServer runs jwtgate serve on db and waits until /readyz answers 200.
 func startServer(t *testing.T, db string, extra ...string) *child {
 	t.Helper()
-	s := &child{addr: freeAddr(t), stdout: &lockedBuffer{}, stderr: &lockedBuffer{}, done: make(chan error, 1)}
-	s.cmd = exec.Command(binary(t), append([]string{"serve"}, extra...)...)
-	s.cmd.Env = append(os.Environ(), "JWTGATE_DB="+db, "JWTGATE_ADDR="+s.addr)
-	s.cmd.Stdout, s.cmd.Stderr = s.stdout, s.stderr
-	if err := s.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { s.done <- s.cmd.Wait() }()
-	t.Cleanup(func() {
-		s.cmd.Process.Kill() //nolint:errcheck // already gone after stop
-		<-s.done
-	})
-	deadline := time.Now().Add(20 * time.Second)
-	for tick := time.NewTicker(50 * time.Millisecond); ; <-tick.C {
-		resp, err := http.Get("http://" + s.addr + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s
-			}
-		}
-		select {
-		case err := <-s.done:
-			t.Fatalf("jwtgate serve exited early: %v\nstderr:\n%s", err, s.stderr.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("jwtgate serve not ready after 20s\nstderr:\n%s", s.stderr.String())
-		}
-	}
+	c, stdout, stderr := testenv.Start(t, proc.Options{Args: append([]string{"serve"}, extra...), Env: []string{"JWTGATE_DB=" + db}})
+	return &child{Child: c, addr: c.Addr, stdout: stdout, stderr: stderr}
 }
 
 // stop sends SIGTERM and waits for a clean exit.
 func (s *child) stop(t *testing.T) {
 	t.Helper()
-	if err := s.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-s.done:
-		s.done <- err // for the cleanup
-		if err != nil {
-			t.Fatalf("jwtgate serve exited with %v after SIGTERM\nstderr:\n%s", err, s.stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("jwtgate serve did not stop within 15s of SIGTERM")
+	if err := s.Stop(15 * time.Second); err != nil {
+		t.Fatalf("jwtgate serve after SIGTERM: %v\nstderr:\n%s", err, s.stderr.String())
 	}
 }
 
@@ -183,22 +92,11 @@ func TestServe_BootstrapAndShutdown(t *testing.T) {
 	off.stop(t)
 }
 
-// requireTools fails in CI and skips elsewhere when a tool is missing.
-func requireTools(t *testing.T, tools ...string) {
-	t.Helper()
-	for _, tool := range tools {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") != "" {
-				t.Fatalf("%s is required in CI (installed by .ci/run): %v", tool, err)
-			}
-			t.Skipf("%s not installed: %v", tool, err)
-		}
-	}
-}
-
 // TestREADMETour runs the README's tour block as it is written.
 func TestREADMETour(t *testing.T) {
-	requireTools(t, "bash", "curl", "jq", "date")
+	for _, tool := range []string{"bash", "curl", "jq", "date"} {
+		testenv.RequireTool(t, tool, "Debian package "+tool)
+	}
 	readme, err := os.ReadFile("../../README.md")
 	if err != nil {
 		t.Fatal(err)
@@ -216,7 +114,7 @@ func TestREADMETour(t *testing.T) {
 
 	cmd := exec.Command("bash", "-euo", "pipefail", "-c", script.String())
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"),
+	cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(testenv.Binary(t))+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"JWTGATE_DB="+db, "JWTGATE_ADDR="+s.addr)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
@@ -303,7 +201,7 @@ func TestServe_OpenAPI(t *testing.T) {
 		t.Errorf("an answer broke the document:\n%s", logs)
 	}
 
-	cmd := exec.Command(binary(t), "serve", "--validate-responses=maybe")
+	cmd := exec.Command(testenv.Binary(t), "serve", "--validate-responses=maybe")
 	cmd.Env = append(os.Environ(), "JWTGATE_DB="+filepath.Join(t.TempDir(), "x.db"))
 	out2, err := cmd.CombinedOutput()
 	var exit *exec.ExitError

@@ -1,5 +1,5 @@
 // Command jwtgate runs the token service (jwtgate serve) and administers its
-// database (users, API keys, credits, signing keys, usage).
+// store (users, API keys, credits, signing keys, usage).
 package main
 
 import (
@@ -9,7 +9,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"os/signal"
 	"regexp"
@@ -19,7 +18,6 @@ import (
 	"golang.org/x/term"
 
 	"github.com/jwtgate/jwtgate/core"
-	"github.com/jwtgate/jwtgate/sqlite"
 )
 
 func main() {
@@ -39,67 +37,88 @@ type env struct {
 // errUsage marks a command-line mistake: exit status 2.
 var errUsage = errors.New("usage")
 
-const usage = `jwtgate — a token service for paid, metered web APIs.
+// command is one subcommand: "serve", "user add", ...
+type command struct {
+	name  string // its words
+	args  string // its positional arguments, for the usage text
+	about string
+	// run runs it on the arguments after its name; nil for a group
+	// heading's hidden helpers.
+	run    func(ctx context.Context, name string, args []string, e *env) error
+	hidden bool
+}
 
-Usage:
-  jwtgate serve [flags]                         run the service
-  jwtgate user add NAME [--credits N] [--account ACCOUNT]
-                                                add a user (password from standard input)
-  jwtgate user passwd NAME                      set a user's password (from standard input)
-  jwtgate user disable NAME | user enable NAME  stop or allow a user's logins and API keys
-  jwtgate user list
-  jwtgate apikey create USER                    create an API key (printed once, last line)
-  jwtgate apikey revoke ID                      revoke an API key (its id, or the whole key)
-  jwtgate apikey list [USER]
-  jwtgate servicekey create NAME               a key for your services' VerifyJWT/ChargeJWT calls (printed once)
-  jwtgate servicekey revoke NAME|ID
-  jwtgate servicekey list
-  jwtgate credits add ACCOUNT N                 change a balance by N (may be negative)
-  jwtgate credits show [ACCOUNT]
-  jwtgate keys rotate [--alg ALG]               make a new signing key active
-  jwtgate keys list
-  jwtgate usage [--account A] [--from DAY] [--to DAY]
-                                                usage by day, application and method
-  jwtgate bench [-c N] [-t DURATION] [-run REGEXP] [-tokens N] [-smoke]
-                                                measure jwtgate against its baselines (docs/PERFORMANCE.md)
+// commands lists every subcommand; admin.go has the administrative ones.
+func commands() []command {
+	return append([]command{
+		{name: "serve", args: "[flags]", about: "run the service", run: serve},
+		{name: "bench", args: "[-c N] [-t DURATION] [-run REGEXP] [-tokens N] [-smoke]",
+			about: "measure jwtgate against its baselines (docs/PERFORMANCE.md)", run: bench},
+		{name: "bench-bare", hidden: true, run: benchBare}, // the bench's baseline server, started by bench itself
+	}, adminCommands()...)
+}
 
-Every command takes --db PATH (default $JWTGATE_DB or ./jwtgate.db).
-Run 'jwtgate serve -h' for the service's flags and environment variables.
-`
+func usage() string {
+	var b strings.Builder
+	b.WriteString("jwtgate — a token service for paid, metered web APIs.\n\nUsage:\n")
+	for _, c := range commands() {
+		if c.hidden {
+			continue
+		}
+		line := "  jwtgate " + c.name
+		if c.args != "" {
+			line += " " + c.args
+		}
+		if len(line) > 46 {
+			fmt.Fprintf(&b, "%s\n  %-46s%s\n", line, "", c.about)
+		} else {
+			fmt.Fprintf(&b, "%-48s%s\n", line, c.about)
+		}
+	}
+	b.WriteString("\nEvery command takes --db (default $JWTGATE_DB or ./jwtgate.db) and -h for its own flags.\n")
+	return b.String()
+}
 
 func run(ctx context.Context, args []string, e *env) int {
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(e.stdout, usage)
+		fmt.Fprint(e.stdout, usage())
 		if len(args) == 0 {
 			return 2
 		}
 		return 0
 	}
-	var err error
-	switch args[0] {
-	case "serve":
-		err = serve(ctx, args[1:], e)
-	case "bench":
-		err = bench(ctx, args[1:], e)
-	case "bench-bare": // the bench's baseline server, started by bench itself
-		err = benchBare(ctx, e)
-	case "user", "apikey", "servicekey", "credits", "keys", "usage":
-		err = admin(ctx, args[0], args[1:], e)
-	default:
-		err = fmt.Errorf("%w: unknown command %q", errUsage, args[0])
-	}
+	err := dispatch(ctx, args, e)
 	switch {
 	case err == nil:
 		return 0
 	case errors.Is(err, flag.ErrHelp):
 		return 0
 	case errors.Is(err, errUsage):
-		fmt.Fprintf(e.stderr, "jwtgate: %v\n\n%s", strings.TrimPrefix(err.Error(), "usage: "), usage)
+		fmt.Fprintf(e.stderr, "jwtgate: %v\n\n%s", strings.TrimPrefix(err.Error(), "usage: "), usage())
 		return 2
 	default:
 		fmt.Fprintf(e.stderr, "jwtgate: %s\n", message(err))
 		return 1
 	}
+}
+
+// dispatch finds the command args name, by its longest matching words.
+func dispatch(ctx context.Context, args []string, e *env) error {
+	var group bool
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		if len(args) >= len(words) && strings.Join(args[:len(words)], " ") == c.name {
+			return c.run(ctx, c.name, args[len(words):], e)
+		}
+		group = group || len(words) > 1 && words[0] == args[0]
+	}
+	switch {
+	case group && len(args) == 1:
+		return fmt.Errorf("%w: %s needs a subcommand", errUsage, args[0])
+	case group:
+		return fmt.Errorf("%w: unknown command %q", errUsage, args[0]+" "+args[1])
+	}
+	return fmt.Errorf("%w: unknown command %q", errUsage, args[0])
 }
 
 // message is what the operator sees: a core message, or the error text.
@@ -111,12 +130,11 @@ func message(err error) string {
 	return err.Error()
 }
 
-// envOr returns the environment variable name, or def when it is unset.
-func (e *env) envOr(name, def string) string {
-	if v := e.getenv(name); v != "" {
-		return v
-	}
-	return def
+// newFlags returns the flag set of command name, writing to e's stderr.
+func newFlags(e *env, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet("jwtgate "+name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	return fs
 }
 
 // parse parses flags that may come before, between or after positional
@@ -144,21 +162,6 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 }
 
 var negativeNumber = regexp.MustCompile(`^-[0-9]+$`)
-
-func newFlags(e *env, name string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("jwtgate "+name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	db := fs.String("db", e.envOr("JWTGATE_DB", "./jwtgate.db"), "SQLite database file ($JWTGATE_DB)")
-	return fs, db
-}
-
-func openStore(ctx context.Context, path string) (*sqlite.DB, error) {
-	db, err := sqlite.Open(ctx, path)
-	if err != nil {
-		return nil, fmt.Errorf("opening database %s: %w", path, err)
-	}
-	return db, nil
-}
 
 // readPassword reads a password: twice with a hidden prompt from a terminal,
 // else the first line of standard input. It is never taken from a flag.
@@ -190,19 +193,4 @@ func readPassword(e *env) (string, error) {
 		return "", errors.New("no password on standard input (pipe it in, e.g. printf '%s\\n' \"$PW\" | jwtgate user add NAME)")
 	}
 	return line, nil
-}
-
-func newLogger(w io.Writer, format, level string) (*slog.Logger, error) {
-	var lv slog.Level
-	if err := lv.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("%w: log level %q: use debug, info, warn or error", errUsage, level)
-	}
-	opts := &slog.HandlerOptions{Level: lv}
-	switch strings.ToLower(format) {
-	case "text":
-		return slog.New(slog.NewTextHandler(w, opts)), nil
-	case "json":
-		return slog.New(slog.NewJSONHandler(w, opts)), nil
-	}
-	return nil, fmt.Errorf("%w: log format %q: use text or json", errUsage, format)
 }

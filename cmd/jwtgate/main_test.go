@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
@@ -59,17 +60,17 @@ func (c *cli) service(t *testing.T) *core.Service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return core.NewService(db)
+	return testenv.NewService(db)
 }
 
 func (c *cli) getJWT(t *testing.T, username, password string) (*core.GetJWTResult, error) {
 	svc := c.service(t)
-	if _, err := svc.EnsureSigningKey(context.Background()); err != nil {
+	if _, err := svc.KeyRing.Ensure(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	return svc.GetJWT(context.Background(), &core.GetJWTRequest{
-		Username: username, Password: password, ClientAddr: "192.0.2.1",
-		ExpiresAt: time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
+	return svc.Issuer.GetJWT(context.Background(), &core.GetJWTRequest{
+		Credentials: core.Credentials{Username: username, Password: password, ClientAddr: "192.0.2.1"},
+		ExpiresAt:   time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
 	})
 }
 
@@ -181,8 +182,12 @@ func TestKeys(t *testing.T) {
 	if !strings.Contains(first, "(EdDSA)") || !strings.Contains(second, "(ES256)") {
 		t.Fatalf("rotate output: %q %q", first, second)
 	}
+	// Without --alg, the active key's algorithm is kept.
+	if third := c.ok(t, "", "keys", "rotate"); !strings.Contains(third, "(ES256)") {
+		t.Fatalf("keys rotate after an ES256 key: %q, want ES256 again", third)
+	}
 	out := c.ok(t, "", "keys", "list")
-	if !regexpLine(out, `\sEdDSA\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+active`) {
+	if !regexpLine(out, `\sEdDSA\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+active`) {
 		t.Fatalf("keys list:\n%s", out)
 	}
 	c.fails(t, 2, "unknown signing algorithm", "", "keys", "rotate", "--alg", "none")
@@ -201,6 +206,9 @@ func TestUsage(t *testing.T) {
 	out := c.ok(t, "", "usage", "--account", "bob", "--from", today, "--to", today)
 	if !regexpLine(out, today+`\s+bob\s+-\s+UserAdmin.GetJWT\s+2\s+1\s+0`) {
 		t.Fatalf("usage:\n%s", out)
+	}
+	if out := c.ok(t, "", "tokens", "list", "--account", "bob", "--live"); strings.Count(out, "\n") != 2 || !regexpLine(out, `^\S+\s+-\s+-\s+-\s+0\s+20\d\d-\S+\s+-$`) {
+		t.Fatalf("tokens list: want the header and bob's one live token:\n%s", out)
 	}
 	if out := c.ok(t, "", "usage", "--to", "2000-01-01"); strings.Contains(out, "GetJWT") {
 		t.Fatalf("usage --to in the past lists rows:\n%s", out)
@@ -251,7 +259,7 @@ func TestBench_Smoke(t *testing.T) {
 		t.Skip("starts two servers")
 	}
 	// bench runs the binary it is (os.Executable); run the built one.
-	bin := binary(t)
+	bin := testenv.Binary(t)
 	out, err := exec.Command(bin, "bench", "-smoke", "-run", "ChargeJWT plain|JWKS").CombinedOutput()
 	if err != nil {
 		t.Fatalf("jwtgate bench -smoke: %v\n%s", err, out)

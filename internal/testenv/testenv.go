@@ -1,7 +1,9 @@
 // Package testenv builds what the test suites of jwtgate share: a
 // core.Service on a fresh SQLite file with cheap password hashing, a log
-// they can read, a settable clock, fixtures (users, API keys, service keys)
-// and a raw connection for checks the Store interface cannot express.
+// they can read, a settable clock, fixtures (users, API keys, service keys),
+// reads of the ledger and the tokens through the store, third-party tools
+// that must be there in CI (RequireTool), and the built binary started as a
+// child process (Binary, Start).
 //
 // It holds no fixture values and no protocol: each suite keeps its own
 // users, server and assertions. It is imported by tests only (external test
@@ -11,17 +13,15 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"log/slog"
 	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
-	_ "github.com/mattn/go-sqlite3" // the driver of RawDB
-
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/token"
 )
 
 // CheapArgon2 returns argon2id parameters that run the real algorithm at
@@ -42,28 +42,33 @@ func OpenStore(tb testing.TB) *sqlite.DB {
 	return db
 }
 
-// NewService returns a Service on store that hashes with CheapArgon2 and
-// logs nowhere. It has no signing key yet.
-func NewService(store core.Store) *core.Service {
-	svc := core.NewService(store)
-	svc.Hasher = core.PasswordHasher{Params: CheapArgon2()}
-	svc.Logger = slog.New(slog.DiscardHandler)
-	return svc
+// Config returns core's production defaults on store, with the real token
+// strategy, hashing with CheapArgon2 and logging nowhere.
+func Config(store core.Store) core.Config {
+	cfg := core.DefaultConfig()
+	cfg.Store, cfg.Tokens = store, token.Strategy{}
+	cfg.Hasher = core.PasswordHasher{Params: CheapArgon2()}
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	return cfg
 }
 
-// New returns a Service on a new SQLite file (see OpenStore and NewService),
-// changed by each configure in turn (a clock, a logger, an issuer, a store
-// wrapped around the SQLite one), and then given its first signing key, so
-// that the key is made by the configured Service.
-func New(tb testing.TB, configure ...func(*core.Service)) (*core.Service, *sqlite.DB) {
+// NewService returns a Service of Config(store), with no signing key yet.
+func NewService(store core.Store) *core.Service { return core.New(Config(store)) }
+
+// New returns a Service on a new SQLite file (see OpenStore and Config),
+// its Config changed by each configure in turn (a clock, a logger, an
+// issuer, a store wrapped around the SQLite one), and then given its first
+// signing key, so that the key is made by the configured Service.
+func New(tb testing.TB, configure ...func(*core.Config)) (*core.Service, *sqlite.DB) {
 	tb.Helper()
 	db := OpenStore(tb)
-	svc := NewService(db)
+	cfg := Config(db)
 	for _, c := range configure {
-		c(svc)
+		c(&cfg)
 	}
-	if _, err := svc.EnsureSigningKey(context.Background()); err != nil {
-		tb.Fatalf("EnsureSigningKey: %v", err)
+	svc := core.New(cfg)
+	if _, err := svc.KeyRing.Ensure(context.Background()); err != nil {
+		tb.Fatalf("KeyRing.Ensure: %v", err)
 	}
 	return svc, db
 }
@@ -71,7 +76,7 @@ func New(tb testing.TB, configure ...func(*core.Service)) (*core.Service, *sqlit
 // CreateUser creates a user whose account holds credits.
 func CreateUser(tb testing.TB, svc *core.Service, name, password string, credits int64) *core.User {
 	tb.Helper()
-	u, err := svc.CreateUser(context.Background(), core.CreateUserRequest{Username: name, Password: password, Credits: credits})
+	u, err := svc.Admin.CreateUser(context.Background(), core.CreateUserRequest{Username: name, Password: password, Credits: credits})
 	if err != nil {
 		tb.Fatalf("CreateUser(%q): %v", name, err)
 	}
@@ -81,7 +86,7 @@ func CreateUser(tb testing.TB, svc *core.Service, name, password string, credits
 // CreateAPIKey creates an API key of user and returns it with its record.
 func CreateAPIKey(tb testing.TB, svc *core.Service, user string) (string, *core.APIKey) {
 	tb.Helper()
-	key, rec, err := svc.CreateAPIKey(context.Background(), user)
+	key, rec, err := svc.Admin.CreateAPIKey(context.Background(), user)
 	if err != nil {
 		tb.Fatalf("CreateAPIKey(%q): %v", user, err)
 	}
@@ -91,37 +96,35 @@ func CreateAPIKey(tb testing.TB, svc *core.Service, user string) (string, *core.
 // CreateServiceKey creates the key of an operator's service named name.
 func CreateServiceKey(tb testing.TB, svc *core.Service, name string) string {
 	tb.Helper()
-	key, _, err := svc.CreateServiceKey(context.Background(), name)
+	key, _, err := svc.Admin.CreateServiceKey(context.Background(), name)
 	if err != nil {
 		tb.Fatalf("CreateServiceKey(%q): %v", name, err)
 	}
 	return key
 }
 
-// RawDB opens a second, independent connection to db's file, closed when
-// the test ends, for checks the Store interface cannot express. It waits up
-// to 10 s for a lock rather than failing at once.
-func RawDB(tb testing.TB, db *sqlite.DB) *sql.DB {
+// UsageLines returns every line of the usage ledger, oldest first.
+func UsageLines(tb testing.TB, store core.UsageStore) []*core.UsageEvent {
 	tb.Helper()
-	raw, err := sql.Open("sqlite3", db.Path+"?_busy_timeout=10000")
+	lines, err := store.ListUsage(context.Background(), core.UsageFilter{}, core.Page{})
 	if err != nil {
-		tb.Fatalf("open raw db: %v", err)
+		tb.Fatalf("ListUsage: %v", err)
 	}
-	tb.Cleanup(func() { raw.Close() })
-	return raw
+	return lines
 }
 
-// Count runs a query that returns one integer, such as count(*).
-func Count(tb testing.TB, raw *sql.DB, query string, args ...any) int {
+// Tokens returns every issued token, newest first.
+func Tokens(tb testing.TB, store core.TokenStore) []*core.IssuedToken {
 	tb.Helper()
-	var n int
-	if err := raw.QueryRowContext(context.Background(), query, args...).Scan(&n); err != nil {
-		tb.Fatalf("%s: %v", query, err)
+	toks, err := store.ListTokens(context.Background(), core.TokenFilter{}, core.Page{})
+	if err != nil {
+		tb.Fatalf("ListTokens: %v", err)
 	}
-	return n
+	return toks
 }
 
-// Logs is a log sink that handlers write to while the test reads it.
+// Logs collects what a logger or a child process writes while the test
+// reads it.
 type Logs struct {
 	mu  sync.Mutex
 	buf bytes.Buffer
@@ -145,7 +148,7 @@ func (l *Logs) String() string {
 	return l.buf.String()
 }
 
-// Clock is a clock a test moves by hand, for Service.Now; it is safe for
+// Clock is a clock a test moves by hand, for Config.Now; it is safe for
 // concurrent use.
 type Clock struct {
 	mu  sync.Mutex
