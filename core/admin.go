@@ -127,28 +127,28 @@ func (a *Admin) CreateUser(ctx context.Context, req CreateUserRequest) (*User, e
 	return u, nil
 }
 
-// user finds a user by name, worded for the operator.
-func (a *Admin) user(ctx context.Context, username string) (*User, error) {
-	u, err := a.Users.UserByName(ctx, username)
+// worded says what a store error means to the operator: ErrNotFound is
+// "<what> <name> not found"; anything else is unexpected, so internal.
+func worded(err error, what, name string) error {
 	switch {
+	case err == nil:
+		return nil
 	case errors.Is(err, ErrNotFound):
-		return nil, Errorf(ENOTFOUND, "user %q not found", username)
-	case err != nil:
-		return nil, Internal(err)
+		return Errorf(ENOTFOUND, "%s %q not found", what, clip(name, 64))
 	}
-	return u, nil
+	return Internal(err)
 }
 
-// account finds an account by name, worded for the operator.
+// user finds a user by name.
+func (a *Admin) user(ctx context.Context, username string) (*User, error) {
+	u, err := a.Users.UserByName(ctx, username)
+	return u, worded(err, "user", username)
+}
+
+// account finds an account by name.
 func (a *Admin) account(ctx context.Context, name string) (*Account, error) {
 	acc, err := a.Accounts.AccountByName(ctx, name)
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return nil, Errorf(ENOTFOUND, "account %q not found", name)
-	case err != nil:
-		return nil, Internal(err)
-	}
-	return acc, nil
+	return acc, worded(err, "account", name)
 }
 
 // SetPassword replaces a user's password.
@@ -164,7 +164,7 @@ func (a *Admin) SetPassword(ctx context.Context, username, password string) erro
 	if err != nil {
 		return Internal(err)
 	}
-	return a.userWrite(a.Users.SetPasswordHash(ctx, u.ID, hash), username)
+	return worded(a.Users.SetPasswordHash(ctx, u.ID, hash), "user", username)
 }
 
 // SetUserDisabled disables or re-enables a user's logins and API keys.
@@ -173,17 +173,7 @@ func (a *Admin) SetUserDisabled(ctx context.Context, username string, disabled b
 	if err != nil {
 		return err
 	}
-	return a.userWrite(a.Users.SetUserDisabled(ctx, u.ID, disabled), username)
-}
-
-func (a *Admin) userWrite(err error, username string) error {
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return Errorf(ENOTFOUND, "user %q not found", username)
-	case err != nil:
-		return Internal(err)
-	}
-	return nil
+	return worded(a.Users.SetUserDisabled(ctx, u.ID, disabled), "user", username)
 }
 
 // CreateAPIKey creates an API key for a user and returns the key; it is
@@ -209,14 +199,7 @@ func (a *Admin) CreateAPIKey(ctx context.Context, username string) (string, *API
 // revoking twice is harmless.
 func (a *Admin) RevokeAPIKey(ctx context.Context, idOrKey string) error {
 	id := keyID(idOrKey, apiKeyPrefix)
-	err := a.APIKeys.RevokeAPIKey(ctx, id, a.now())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return Errorf(ENOTFOUND, "API key %q not found", clip(id, 64))
-	case err != nil:
-		return Internal(err)
-	}
-	return nil
+	return worded(a.APIKeys.RevokeAPIKey(ctx, id, a.now()), "API key", id)
 }
 
 // CreateServiceKey creates a key for one of the operator's services and
@@ -244,14 +227,7 @@ func (a *Admin) CreateServiceKey(ctx context.Context, name string) (string, *Ser
 func (a *Admin) RevokeServiceKey(ctx context.Context, nameOrID string) error {
 	defer a.Auth.forgetServiceKeys()
 	id := keyID(nameOrID, serviceKeyPrefix)
-	err := a.ServiceKeys.RevokeServiceKey(ctx, id, a.now())
-	switch {
-	case errors.Is(err, ErrNotFound):
-		return Errorf(ENOTFOUND, "service key %q not found", clip(id, 64))
-	case err != nil:
-		return Internal(err)
-	}
-	return nil
+	return worded(a.ServiceKeys.RevokeServiceKey(ctx, id, a.now()), "service key", id)
 }
 
 // AddCredits changes an account's balance by delta (which may be negative)
@@ -265,15 +241,10 @@ func (a *Admin) AddCredits(ctx context.Context, account string, delta int64) (in
 		return 0, Errorf(EINVALID, "credit change must be within ±%d", int64(MaxCreditsLimit))
 	}
 	bal, err := a.Accounts.AddCredits(ctx, acc.ID, delta)
-	switch {
-	case errors.Is(err, ErrOutOfRange):
+	if errors.Is(err, ErrOutOfRange) {
 		return 0, Errorf(EINVALID, "the balance must stay between 0 and %d; it cannot go below zero", int64(MaxCreditsLimit))
-	case errors.Is(err, ErrNotFound):
-		return 0, Errorf(ENOTFOUND, "account %q not found", account)
-	case err != nil:
-		return 0, Internal(err)
 	}
-	return bal, nil
+	return bal, worded(err, "account", account)
 }
 
 // RotateSigningKey makes a new signing key of alg active (the active key's

@@ -163,25 +163,24 @@ func (a *Authenticator) identify(ctx context.Context, op *Op, c Credentials) *pr
 	return p
 }
 
+var (
+	errBadLogin     = Errorf(EUNAUTHORIZED, "invalid username or password")
+	errBadAPIKey    = Errorf(EUNAUTHORIZED, "invalid API key")
+	errUserDisabled = Errorf(EFORBIDDEN, "user is disabled")
+)
+
 func (a *Authenticator) password(ctx context.Context, username, password string) (*principal, error) {
-	bad := Errorf(EUNAUTHORIZED, "invalid username or password")
 	u, err := a.Users.UserByName(ctx, username)
-	if errors.Is(err, ErrNotFound) {
-		_, _, err := a.verifySecret(ctx, "", password)
-		return nil, cmpOr(err, bad)
-	} else if err != nil {
-		return nil, Internal(err)
-	}
-	ok, rehash, err := a.verifySecret(ctx, u.PasswordHash, password)
-	if err != nil {
-		return nil, err
+	ok, rehash, err := a.secret(ctx, err, func() string { return u.PasswordHash }, password)
+	if err != nil || u == nil {
+		return nil, cmpOr(err, errBadLogin)
 	}
 	p, err := a.principalOf(ctx, u, u.AccountID, "")
 	switch {
 	case err != nil:
 		return nil, Internal(err)
 	case !ok:
-		return p, bad
+		return p, errBadLogin
 	case u.Disabled:
 		return p, errUserDisabled
 	}
@@ -192,29 +191,22 @@ func (a *Authenticator) password(ctx context.Context, username, password string)
 }
 
 func (a *Authenticator) apiKey(ctx context.Context, key string) (*principal, error) {
-	bad := Errorf(EUNAUTHORIZED, "invalid API key")
 	id, secret, ok := splitAPIKey(key)
 	var k *APIKey
-	var err error
+	err := ErrNotFound // a key of the wrong form names no key
 	if ok {
 		k, err = a.APIKeys.APIKeyByID(ctx, id)
 	}
-	if !ok || errors.Is(err, ErrNotFound) {
-		_, _, err := a.verifySecret(ctx, "", secret)
-		return nil, cmpOr(err, bad)
-	} else if err != nil {
-		return nil, Internal(err)
-	}
-	match, _, err := a.verifySecret(ctx, k.SecretHash, secret)
-	if err != nil {
-		return nil, err
+	match, _, err := a.secret(ctx, err, func() string { return k.SecretHash }, secret)
+	if err != nil || k == nil {
+		return nil, cmpOr(err, errBadAPIKey)
 	}
 	p, err := a.principalByID(ctx, k.UserID, k.AccountID, k.ID)
 	switch {
 	case err != nil:
 		return nil, Internal(err)
 	case !match:
-		return p, bad
+		return p, errBadAPIKey
 	case k.Revoked != nil:
 		return p, Errorf(EFORBIDDEN, "API key has been revoked")
 	case p.user.Disabled:
@@ -223,7 +215,19 @@ func (a *Authenticator) apiKey(ctx context.Context, key string) (*principal, err
 	return p, nil
 }
 
-var errUserDisabled = Errorf(EFORBIDDEN, "user is disabled")
+// secret checks a secret against the stored hash of what a lookup found.
+// When the lookup found nothing (lookupErr is ErrNotFound) it checks a
+// dummy hash instead and reports no match, so that an unknown name costs
+// the time a wrong secret does. Any other lookup failure is internal.
+func (a *Authenticator) secret(ctx context.Context, lookupErr error, hash func() string, secret string) (match, rehash bool, err error) {
+	switch {
+	case errors.Is(lookupErr, ErrNotFound):
+		return a.verifySecret(ctx, "", secret)
+	case lookupErr != nil:
+		return false, false, Internal(lookupErr)
+	}
+	return a.verifySecret(ctx, hash(), secret)
+}
 
 // bearer checks a token as a credential: genuine, live, allowing op, from
 // an address it is bound to.
