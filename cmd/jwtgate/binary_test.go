@@ -59,6 +59,7 @@ func getJWTOverHTTP(t *testing.T, addr, body string) map[string]any {
 func TestServe_BootstrapAndShutdown(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "serve.db")
 	s := startServer(t, db)
+	s.stdout.WaitFor(t, "Change it with")
 	m := regexp.MustCompile(`(?m)^    (\S+)$`).FindAllStringSubmatch(s.stdout.String(), -1)
 	if len(m) != 1 {
 		t.Fatalf("want the admin password printed once, stdout:\n%s", s.stdout.String())
@@ -79,17 +80,18 @@ func TestServe_BootstrapAndShutdown(t *testing.T) {
 		t.Errorf("the log holds the admin password or the token:\n%s", logs)
 	}
 
+	// Read once stopped: by then all the child wrote has been copied.
 	again := startServer(t, db)
+	again.stop(t)
 	if out := again.stdout.String(); strings.Contains(out, "password") {
 		t.Errorf("second start printed a password again:\n%s", out)
 	}
-	again.stop(t)
 
 	off := startServer(t, filepath.Join(t.TempDir(), "off.db"), "--bootstrap=false")
+	off.stop(t)
 	if out := off.stdout.String(); out != "" {
 		t.Errorf("--bootstrap=false printed:\n%s", out)
 	}
-	off.stop(t)
 }
 
 // TestREADMETour runs the README's tour block as it is written.

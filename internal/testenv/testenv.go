@@ -15,6 +15,7 @@ import (
 	"context"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -146,6 +147,24 @@ func (l *Logs) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// WaitFor waits until the logs hold want, failing the test after 10 s. A
+// child's output reaches them through a pipe, a little after it was
+// written.
+func (l *Logs) WaitFor(tb testing.TB, want string) {
+	tb.Helper()
+	deadline := time.NewTimer(10 * time.Second)
+	defer deadline.Stop()
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	for !strings.Contains(l.String(), want) {
+		select {
+		case <-deadline.C:
+			tb.Fatalf("no %q in:\n%s", want, l)
+		case <-tick.C:
+		}
+	}
 }
 
 // Clock is a clock a test moves by hand, for Config.Now; it is safe for

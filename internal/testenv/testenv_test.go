@@ -56,6 +56,7 @@ func TestStart(t *testing.T) {
 	}
 	db := t.TempDir() + "/j.db"
 	c, _, stderr := testenv.Start(t, procOptions(db))
+	stderr.WaitFor(t, "jwtgate listening")
 	if !strings.Contains(stderr.String(), "addr="+c.Addr) {
 		t.Errorf("the server does not listen on the socket it was given (%s):\n%s", c.Addr, stderr)
 	}
