@@ -18,7 +18,7 @@ import (
 // Config is how jwtgate serve runs. DefaultConfig holds the defaults;
 // loadConfig applies JWTGATE_* environment variables over them, then flags.
 type Config struct {
-	DB                string // the store: a SQLite file path or sqlite:PATH (stores.go)
+	DB                string // the store's URL (stores.go)
 	Addr              string
 	Issuer            string
 	MaxLifetime       time.Duration
@@ -63,7 +63,7 @@ func (s setting) env() string {
 }
 
 // dbSetting is the store, the one setting every command takes.
-var dbSetting = strSetting("db", "the `store`: a SQLite file (a path, or sqlite:PATH)", func(c *Config) *string { return &c.DB })
+var dbSetting = strSetting("db", "the `store`: a SQLite file (a path, or sqlite:PATH), or postgres://user:password@host:port/db?sslmode=…", func(c *Config) *string { return &c.DB })
 
 // Kinds of settings, each bound to a field of Config.
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/postgres"
 	"github.com/jwtgate/jwtgate/sqlite"
 )
 
@@ -18,8 +19,8 @@ type store interface {
 	Close() error
 }
 
-// stores opens a store by the scheme of its URL (--db). A value without a
-// scheme is a SQLite file path.
+// stores opens a store by the scheme of its URL (--db): sqlite:PATH (or a
+// bare path) for the embedded SQLite file, postgres://… for PostgreSQL.
 var stores = map[string]func(ctx context.Context, u string) (store, error){
 	"sqlite": func(ctx context.Context, u string) (store, error) {
 		if len(u) > len("sqlite:") && strings.EqualFold(u[:len("sqlite:")], "sqlite:") {
@@ -27,7 +28,11 @@ var stores = map[string]func(ctx context.Context, u string) (store, error){
 		}
 		return sqlite.Open(ctx, u)
 	},
+	"postgres":   openPostgres,
+	"postgresql": openPostgres,
 }
+
+func openPostgres(ctx context.Context, u string) (store, error) { return postgres.Open(ctx, u) }
 
 // schemeRE is a URL scheme as RFC 3986 spells it; one letter would be a
 // Windows drive.
