@@ -111,23 +111,31 @@ func (a *Authenticator) login(ctx context.Context, c Credentials) (*principal, e
 		id, _, _ := splitAPIKey(key)
 		throttleName = APIKeyUserPrefix + id
 	}
-	if wait := a.Throttle.Check(throttleName, c.ClientAddr, now); wait > 0 {
+	wait, err := a.Throttle.Check(ctx, throttleName, c.ClientAddr, now)
+	if err != nil {
+		return nil, Internal(err)
+	}
+	if wait > 0 {
 		secs := int((wait + time.Second - 1) / time.Second)
 		return nil, &Error{Code: ETHROTTLED, RetryAfter: time.Duration(secs) * time.Second,
 			Message: "too many failed attempts, retry in " + strconv.Itoa(secs) + " s"}
 	}
 	var p *principal
-	var err error
 	if isKey {
 		p, err = a.apiKey(ctx, key)
 	} else {
 		p, err = a.password(ctx, username, password)
 	}
+	var terr error
 	switch ErrorCode(err) {
 	case "":
-		a.Throttle.Succeed(throttleName, c.ClientAddr)
+		terr = a.Throttle.Succeed(ctx, throttleName, c.ClientAddr)
 	case EUNAUTHORIZED:
-		a.Throttle.Fail(throttleName, c.ClientAddr, now)
+		terr = a.Throttle.Fail(ctx, throttleName, c.ClientAddr, now)
+	}
+	if terr != nil {
+		// The login's answer stands; an uncounted failure is logged.
+		a.Logger.ErrorContext(ctx, "updating the login throttle failed", "err", terr)
 	}
 	return p, err
 }

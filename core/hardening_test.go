@@ -16,12 +16,12 @@ import (
 func TestThrottle_PortIgnored(t *testing.T) {
 	th := core.NewThrottle()
 	for i := 0; i <= th.PerUser.Free; i++ {
-		th.Fail("bob", "192.0.2.1:"+strconv.Itoa(1000+i), t0)
+		fail(th, "bob", "192.0.2.1:"+strconv.Itoa(1000+i), t0)
 	}
-	if th.Check("bob", "192.0.2.1:9999", t0) == 0 {
+	if check(th, "bob", "192.0.2.1:9999", t0) == 0 {
 		t.Fatal("failures from one address on different ports were counted apart")
 	}
-	if th.Check("bob", "[2001:db8::1]:443", t0) != 0 {
+	if check(th, "bob", "[2001:db8::1]:443", t0) != 0 {
 		t.Fatal("an unrelated address is throttled")
 	}
 }
@@ -31,7 +31,7 @@ func TestThrottle_EvictBatch(t *testing.T) {
 	th := core.NewThrottle()
 	th.MaxKeys = 100
 	for i := range 1000 {
-		th.Fail("u"+strings.Repeat("x", i%7), "198.51.100."+strconv.Itoa(i%250), t0)
+		fail(th, "u"+strings.Repeat("x", i%7), "198.51.100."+strconv.Itoa(i%250), t0)
 	}
 	// Each Fail adds at most two keys; the bound holds within that slack.
 	if n := th.Len(); n > th.MaxKeys+2 {

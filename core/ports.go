@@ -127,6 +127,31 @@ type UsageStore interface {
 	ListUsage(ctx context.Context, f UsageFilter, p Page) ([]*UsageEvent, error)
 }
 
+// ThrottleStore keeps the failed-login counters of a Throttle shared by
+// every instance on one database. Keys are core's; a store may keep them
+// hashed. A store that has no such table does not implement it, and the
+// counters stay in each process's memory.
+type ThrottleStore interface {
+	// ThrottleCounters returns the counters of keys; a key without one is
+	// missing from the map.
+	ThrottleCounters(ctx context.Context, keys []string) (map[string]ThrottleCounter, error)
+	// ThrottleTx runs update on the counters of keys (those without one
+	// missing) in one transaction, serialised with every other on those
+	// keys, and stores what update leaves: a key deleted from the map has
+	// its counter deleted.
+	ThrottleTx(ctx context.Context, keys []string, update func(map[string]ThrottleCounter)) error
+	// PurgeThrottle deletes the counters last failed before before and not
+	// locking anyone out at it.
+	PurgeThrottle(ctx context.Context, before time.Time) error
+}
+
+// ThrottleCounter is the failures of one throttle key.
+type ThrottleCounter struct {
+	Failures int
+	Last     time.Time // the last failure
+	Until    time.Time // locked out until then; zero: not locked
+}
+
 // ChargeState is what a charge transaction reads before core decides.
 type ChargeState struct {
 	Token TokenState

@@ -1,6 +1,7 @@
 package core_test
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -248,22 +249,22 @@ func TestThrottle_Check(t *testing.T) {
 
 	t.Run("OKUnknown", func(t *testing.T) {
 		th := unitThrottle(2, 100)
-		if w := th.Check("anyone", addr, now); w != 0 {
+		if w := check(th, "anyone", addr, now); w != 0 {
 			t.Errorf("Check = %v, want 0", w)
 		}
 		var zero core.Throttle // usable without NewThrottle
-		zero.Fail("x", addr, now)
-		zero.Succeed("x", addr)
-		if w := zero.Check("x", addr, now); w != 0 {
+		fail(&zero, "x", addr, now)
+		succeed(&zero, "x", addr)
+		if w := check(&zero, "x", addr, now); w != 0 {
 			t.Errorf("zero Throttle: Check = %v, want 0", w)
 		}
 	})
 
 	t.Run("BackoffDoublesToMax", func(t *testing.T) {
 		th := unitThrottle(2, 100)
-		th.Fail("u", addr, now)
-		th.Fail("u", addr, now)
-		if w := th.Check("u", addr, now); w != 0 {
+		fail(th, "u", addr, now)
+		fail(th, "u", addr, now)
+		if w := check(th, "u", addr, now); w != 0 {
 			t.Fatalf("after Free failures: Check = %v, want 0", w)
 		}
 		steps := []struct {
@@ -278,11 +279,11 @@ func TestThrottle_Check(t *testing.T) {
 		}
 		for i, s := range steps {
 			at := now.Add(s.at)
-			if w := th.Check("u", addr, at); w != 0 {
+			if w := check(th, "u", addr, at); w != 0 {
 				t.Fatalf("step %d: still locked (%v) when the failure happens", i, w)
 			}
-			th.Fail("u", addr, at)
-			if w := th.Check("u", addr, at); w != s.want {
+			fail(th, "u", addr, at)
+			if w := check(th, "u", addr, at); w != s.want {
 				t.Errorf("step %d: Check = %v, want %v", i, w, s.want)
 			}
 		}
@@ -297,8 +298,8 @@ func TestThrottle_Check(t *testing.T) {
 		}
 		at := now
 		for i, want := range []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 3 * time.Second} {
-			th.Fail("u", addr, at)
-			w := th.Check("u", addr, at)
+			fail(th, "u", addr, at)
+			w := check(th, "u", addr, at)
 			if w != want {
 				t.Errorf("failure %d: Check = %v, want %v", i+1, w, want)
 			}
@@ -306,55 +307,55 @@ func TestThrottle_Check(t *testing.T) {
 		}
 		d := core.NewThrottle()
 		for range d.PerUser.Free + 20 {
-			d.Fail("u", addr, now)
+			fail(d, "u", addr, now)
 		}
-		if w := d.Check("u", addr, now); w != d.PerUser.Max {
+		if w := check(d, "u", addr, now); w != d.PerUser.Max {
 			t.Errorf("defaults after many failures: Check = %v, want Max %v", w, d.PerUser.Max)
 		}
 	})
 
 	t.Run("RemainingAndExpiry", func(t *testing.T) {
 		th := unitThrottle(0, 100)
-		th.Fail("u", addr, now)
-		if w := th.Check("u", addr, now.Add(400*time.Millisecond)); w != 600*time.Millisecond {
+		fail(th, "u", addr, now)
+		if w := check(th, "u", addr, now.Add(400*time.Millisecond)); w != 600*time.Millisecond {
 			t.Errorf("Check = %v, want 600ms", w)
 		}
-		if w := th.Check("u", addr, now.Add(time.Second)); w != 0 {
+		if w := check(th, "u", addr, now.Add(time.Second)); w != 0 {
 			t.Errorf("at the end of the lockout: Check = %v, want 0", w)
 		}
 	})
 
 	t.Run("ForgetResetsCounter", func(t *testing.T) {
 		th := unitThrottle(2, 100)
-		th.Fail("u", addr, now)
-		th.Fail("u", addr, now)
+		fail(th, "u", addr, now)
+		fail(th, "u", addr, now)
 		later := now.Add(time.Hour + time.Second)
-		th.Fail("u", addr, later) // the first failure of a new count
-		if w := th.Check("u", addr, later); w != 0 {
+		fail(th, "u", addr, later) // the first failure of a new count
+		if w := check(th, "u", addr, later); w != 0 {
 			t.Errorf("after Forget: Check = %v, want 0", w)
 		}
-		th.Fail("u", addr, later)
-		th.Fail("u", addr, later)
-		if w := th.Check("u", addr, later); w != time.Second {
+		fail(th, "u", addr, later)
+		fail(th, "u", addr, later)
+		if w := check(th, "u", addr, later); w != time.Second {
 			t.Errorf("Check = %v, want 1s", w)
 		}
 	})
 
 	t.Run("UsernameCaseInsensitive", func(t *testing.T) {
 		th := unitThrottle(0, 100)
-		th.Fail("Alice", addr, now)
-		if w := th.Check("aLICE", addr, now); w != time.Second {
+		fail(th, "Alice", addr, now)
+		if w := check(th, "aLICE", addr, now); w != time.Second {
 			t.Errorf("Check = %v, want 1s", w)
 		}
 	})
 
 	t.Run("UserKeyIsPerAddress", func(t *testing.T) {
 		th := unitThrottle(0, 100)
-		th.Fail("u", addr, now)
-		if w := th.Check("u", "192.0.2.2", now); w != 0 {
+		fail(th, "u", addr, now)
+		if w := check(th, "u", "192.0.2.2", now); w != 0 {
 			t.Errorf("other address: Check = %v, want 0", w)
 		}
-		if w := th.Check("v", addr, now); w != 0 {
+		if w := check(th, "v", addr, now); w != 0 {
 			t.Errorf("other user: Check = %v, want 0", w)
 		}
 	})
@@ -362,12 +363,12 @@ func TestThrottle_Check(t *testing.T) {
 	t.Run("PerClientAcrossUsers", func(t *testing.T) {
 		th := unitThrottle(100, 2)
 		for i := range 3 {
-			th.Fail(fmt.Sprint("u", i), addr, now)
+			fail(th, fmt.Sprint("u", i), addr, now)
 		}
-		if w := th.Check("fresh", addr, now); w != time.Second {
+		if w := check(th, "fresh", addr, now); w != time.Second {
 			t.Errorf("Check = %v, want 1s", w)
 		}
-		if w := th.Check("fresh", "192.0.2.2", now); w != 0 {
+		if w := check(th, "fresh", "192.0.2.2", now); w != 0 {
 			t.Errorf("other address: Check = %v, want 0", w)
 		}
 	})
@@ -385,8 +386,8 @@ func TestThrottle_Check(t *testing.T) {
 			{"2001:db8::1", "2001:DB8::1", true},
 		} {
 			th := unitThrottle(100, 0)
-			th.Fail("u", tc.a, now)
-			locked := th.Check("v", tc.b, now) > 0
+			fail(th, "u", tc.a, now)
+			locked := check(th, "v", tc.b, now) > 0
 			if locked != tc.same {
 				t.Errorf("%s and %s: share a counter = %v, want %v", tc.a, tc.b, locked, tc.same)
 			}
@@ -398,8 +399,8 @@ func TestThrottle_Check(t *testing.T) {
 			PerUser:   core.ThrottlePolicy{Free: 0, Base: time.Second, Max: time.Hour, Forget: time.Hour},
 			PerClient: core.ThrottlePolicy{Free: 0, Base: time.Minute, Max: time.Hour, Forget: time.Hour},
 		}
-		th.Fail("u", addr, now)
-		if w := th.Check("u", addr, now); w != time.Minute {
+		fail(th, "u", addr, now)
+		if w := check(th, "u", addr, now); w != time.Minute {
 			t.Errorf("Check = %v, want the longer 1m", w)
 		}
 	})
@@ -408,18 +409,18 @@ func TestThrottle_Check(t *testing.T) {
 func TestThrottle_Succeed(t *testing.T) {
 	const addr = "192.0.2.1"
 	th := unitThrottle(1, 2)
-	th.Fail("u", addr, t0)
-	th.Fail("u", addr, t0)
-	if w := th.Check("u", addr, t0); w == 0 {
+	fail(th, "u", addr, t0)
+	fail(th, "u", addr, t0)
+	if w := check(th, "u", addr, t0); w == 0 {
 		t.Fatal("not locked after 2 failures with Free=1")
 	}
-	th.Succeed("U", addr) // any spelling
-	if w := th.Check("u", addr, t0); w != 0 {
+	succeed(th, "U", addr) // any spelling
+	if w := check(th, "u", addr, t0); w != 0 {
 		t.Fatalf("after Succeed: Check = %v, want 0", w)
 	}
 	// The per-client counter (2 failures) was kept: one more trips it.
-	th.Fail("other", addr, t0)
-	if w := th.Check("u", addr, t0); w != time.Second {
+	fail(th, "other", addr, t0)
+	if w := check(th, "u", addr, t0); w != time.Second {
 		t.Errorf("Check = %v, want the client lockout of 1s", w)
 	}
 }
@@ -442,11 +443,11 @@ func TestThrottle_Concurrent(t *testing.T) {
 				now := t0.Add(time.Duration(i) * time.Second)
 				switch rng.IntN(3) {
 				case 0:
-					th.Check(user, addr, now)
+					check(th, user, addr, now)
 				case 1:
-					th.Fail(user, addr, now)
+					fail(th, user, addr, now)
 				default:
-					th.Succeed(user, addr)
+					succeed(th, user, addr)
 				}
 			}
 		})
@@ -461,10 +462,10 @@ func TestThrottle_Concurrent(t *testing.T) {
 		PerClient: core.ThrottlePolicy{Free: 1000, Base: time.Minute, Max: time.Hour, Forget: time.Hour},
 	}
 	for range n {
-		wg.Go(func() { counted.Fail("u", "192.0.2.1", t0) })
+		wg.Go(func() { fail(counted, "u", "192.0.2.1", t0) })
 	}
 	wg.Wait()
-	if w := counted.Check("u", "192.0.2.1", t0); w != time.Minute {
+	if w := check(counted, "u", "192.0.2.1", t0); w != time.Minute {
 		t.Errorf("after %d concurrent failures: Check = %v, want 1m", n, w)
 	}
 }
@@ -476,17 +477,17 @@ func TestThrottle_MaxKeys(t *testing.T) {
 			PerClient: core.ThrottlePolicy{Free: 1000, Base: time.Hour, Max: time.Hour, Forget: 2 * time.Hour},
 			MaxKeys:   4, // two user+client pairs
 		}
-		th.Fail("a", "192.0.2.1", t0)
-		th.Fail("b", "192.0.2.2", t0.Add(time.Second))
+		fail(th, "a", "192.0.2.1", t0)
+		fail(th, "b", "192.0.2.2", t0.Add(time.Second))
 		now := t0.Add(2 * time.Second)
-		if th.Check("a", "192.0.2.1", now) == 0 || th.Check("b", "192.0.2.2", now) == 0 {
+		if check(th, "a", "192.0.2.1", now) == 0 || check(th, "b", "192.0.2.2", now) == 0 {
 			t.Fatal("a and b should be locked")
 		}
-		th.Fail("c", "192.0.2.3", now)
-		if w := th.Check("a", "192.0.2.1", now); w != 0 {
+		fail(th, "c", "192.0.2.3", now)
+		if w := check(th, "a", "192.0.2.1", now); w != 0 {
 			t.Errorf("oldest entry kept past MaxKeys: Check(a) = %v", w)
 		}
-		if th.Check("b", "192.0.2.2", now) == 0 || th.Check("c", "192.0.2.3", now) == 0 {
+		if check(th, "b", "192.0.2.2", now) == 0 || check(th, "c", "192.0.2.3", now) == 0 {
 			t.Error("newer entries b and c should still be locked")
 		}
 	})
@@ -500,12 +501,12 @@ func TestThrottle_MaxKeys(t *testing.T) {
 		}
 		addr := func(i int) string { return fmt.Sprintf("10.%d.%d.%d", i>>16&255, i>>8&255, i&255) }
 		for i := range pairs {
-			th.Fail(fmt.Sprint("u", i), addr(i), t0.Add(time.Duration(i)*time.Millisecond))
+			fail(th, fmt.Sprint("u", i), addr(i), t0.Add(time.Duration(i)*time.Millisecond))
 		}
 		now := t0.Add(pairs * time.Millisecond)
 		locked := 0
 		for i := range pairs {
-			if th.Check(fmt.Sprint("u", i), addr(i), now) > 0 {
+			if check(th, fmt.Sprint("u", i), addr(i), now) > 0 {
 				locked++
 			}
 		}
@@ -513,11 +514,120 @@ func TestThrottle_MaxKeys(t *testing.T) {
 		if locked == 0 || locked > maxKeys {
 			t.Errorf("%d of %d lockouts remembered; want between 1 and MaxKeys=%d", locked, pairs, maxKeys)
 		}
-		if th.Check(fmt.Sprint("u", pairs-1), addr(pairs-1), now) == 0 {
+		if check(th, fmt.Sprint("u", pairs-1), addr(pairs-1), now) == 0 {
 			t.Error("the most recent lockout was dropped")
 		}
-		if th.Check("u0", addr(0), now) != 0 {
+		if check(th, "u0", addr(0), now) != 0 {
 			t.Error("the oldest lockout was kept")
 		}
 	})
+}
+
+// check, fail and succeed call a Throttle whose counters are in memory,
+// where they cannot fail.
+func check(th *core.Throttle, user, addr string, now time.Time) time.Duration {
+	w, err := th.Check(context.Background(), user, addr, now)
+	if err != nil {
+		panic(err)
+	}
+	return w
+}
+
+func fail(th *core.Throttle, user, addr string, now time.Time) {
+	if err := th.Fail(context.Background(), user, addr, now); err != nil {
+		panic(err)
+	}
+}
+
+func succeed(th *core.Throttle, user, addr string) {
+	if err := th.Succeed(context.Background(), user, addr); err != nil {
+		panic(err)
+	}
+}
+
+// mapThrottleStore keeps a shared throttle's counters in a map, as a
+// database would: for the unit tests of Throttle.Shared.
+type mapThrottleStore struct {
+	mu     sync.Mutex
+	m      map[string]core.ThrottleCounter
+	purged []time.Time
+}
+
+func (s *mapThrottleStore) ThrottleCounters(_ context.Context, keys []string) (map[string]core.ThrottleCounter, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]core.ThrottleCounter{}
+	for _, k := range keys {
+		if c, ok := s.m[k]; ok {
+			out[k] = c
+		}
+	}
+	return out, nil
+}
+
+func (s *mapThrottleStore) ThrottleTx(ctx context.Context, keys []string, update func(map[string]core.ThrottleCounter)) error {
+	cs, _ := s.ThrottleCounters(ctx, keys)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	update(cs)
+	for _, k := range keys {
+		if c, ok := cs[k]; ok {
+			s.m[k] = c
+		} else {
+			delete(s.m, k)
+		}
+	}
+	return nil
+}
+
+func (s *mapThrottleStore) PurgeThrottle(_ context.Context, before time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.purged = append(s.purged, before)
+	return nil
+}
+
+// A Throttle whose counters are in a shared store decides as one with
+// its counters in memory: the same lockouts, from the same failures, and
+// Succeed clears the same counter. Two Throttles on one store (two
+// instances) see each other's failures.
+func TestThrottle_Shared(t *testing.T) {
+	store := &mapThrottleStore{m: map[string]core.ThrottleCounter{}}
+	mem := unitThrottle(2, 3)
+	a, b := unitThrottle(2, 3), unitThrottle(2, 3)
+	a.Shared, b.Shared = store, store
+	const addr = "192.0.2.9"
+	steps := []struct {
+		on      *core.Throttle // the shared instance the guesser hits
+		user    string
+		succeed bool
+	}{{a, "u", false}, {b, "u", false}, {a, "u", false}, {b, "u", true}, {a, "v", false}, {b, "u", false}, {a, "w", false}}
+	for i, s := range steps {
+		now := t0.Add(time.Duration(i) * 100 * time.Millisecond)
+		if s.succeed {
+			succeed(mem, s.user, addr)
+			succeed(s.on, s.user, addr)
+		} else {
+			fail(mem, s.user, addr, now)
+			fail(s.on, s.user, addr, now)
+		}
+		for _, u := range []string{"u", "v", "w", "x"} {
+			want := check(mem, u, addr, now)
+			if got := check(a, u, addr, now); got != want {
+				t.Errorf("step %d: %s on instance a waits %v, in memory %v", i, u, got, want)
+			}
+			if got := check(b, u, addr, now); got != want {
+				t.Errorf("step %d: %s on instance b waits %v, in memory %v", i, u, got, want)
+			}
+		}
+	}
+	if check(a, "x", addr, t0.Add(time.Second)) == 0 {
+		t.Error("the client address, over its free failures across users, is not throttled")
+	}
+	if a.Len() != 0 || b.Len() != 0 {
+		t.Errorf("shared throttles keep %d and %d counters in memory", a.Len(), b.Len())
+	}
+	if len(store.purged) == 0 {
+		t.Error("a shared throttle never purges forgotten counters")
+	}
 }

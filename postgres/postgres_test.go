@@ -34,3 +34,10 @@ func TestDB_ConformanceTwoHandles(t *testing.T) {
 		return open(t, url), open(t, url)
 	})
 }
+
+func TestDB_Throttle(t *testing.T) {
+	storetest.RunThrottle(t, func(t *testing.T) (core.ThrottleStore, core.ThrottleStore) {
+		url := testenv.Postgres(t)
+		return open(t, url), open(t, url)
+	})
+}

@@ -181,6 +181,15 @@ func normal(v any, tm func(time.Time) time.Time) any {
 		return each(x, tm)
 	case []*core.ChargeRecord:
 		return each(x, tm)
+	case core.ThrottleCounter:
+		x.Last, x.Until = tm(x.Last), tm(x.Until)
+		return x
+	case map[string]core.ThrottleCounter:
+		out := make(map[string]any, len(x))
+		for k, c := range x {
+			out[k] = normal(c, tm)
+		}
+		return out
 	}
 	panic(fmt.Sprintf("storetest: check cannot compare a %T", v))
 }

@@ -45,6 +45,11 @@ func runServer(ctx context.Context, cfg Config, e *env) error {
 	c.Store, c.Tokens, c.Logger = db, token.Strategy{}, log
 	c.Issuer, c.MaxLifetime, c.Alg = cfg.Issuer, cfg.MaxLifetime, cfg.Alg
 	c.HashGate = core.NewHashGate(cfg.HashConcurrency, cfg.HashQueue, core.DefaultHashWait)
+	if shared, ok := db.(core.ThrottleStore); ok {
+		// A store every instance shares keeps the failed-login counters,
+		// so that all instances throttle a guesser alike.
+		c.Throttle.Shared = shared
+	}
 	svc := core.New(c)
 	key, err := svc.KeyRing.Ensure(ctx)
 	if err != nil {
