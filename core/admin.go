@@ -247,18 +247,21 @@ func (a *Admin) AddCredits(ctx context.Context, account string, delta int64) (in
 	return bal, worded(err, "account", account)
 }
 
-// RotateSigningKey makes a new signing key of alg active (the active key's
-// algorithm when alg is empty); earlier keys stay published while their
-// tokens live.
-func (a *Admin) RotateSigningKey(ctx context.Context, alg string) (*SigningKey, error) {
+// RotateSigningKey adds a signing key of alg (the newest key's algorithm
+// when alg is empty), published at once and signing after the key ring's
+// PublishAhead, or at once with now (a compromised key's emergency);
+// earlier keys stay published while their tokens live.
+func (a *Admin) RotateSigningKey(ctx context.Context, alg string, now bool) (*SigningKey, error) {
 	if alg == "" {
-		if cur, err := a.Keys.Store.ActiveSigningKey(ctx); err == nil {
-			alg = cur.Alg
-		} else if !errors.Is(err, ErrNotFound) {
-			return nil, Internal(err)
+		keys, err := a.Keys.Keys(ctx)
+		if err != nil {
+			return nil, err
+		}
+		if len(keys) > 0 {
+			alg = keys[len(keys)-1].Alg
 		}
 	}
-	return a.Keys.Rotate(ctx, alg)
+	return a.Keys.Rotate(ctx, alg, now)
 }
 
 // Bootstrap creates the "admin" account and user with a random password and

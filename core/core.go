@@ -44,14 +44,17 @@ type APIKey struct {
 }
 
 // SigningKey is a key pair (or, for HS256, a shared secret) identified by Kid.
-// Exactly one key is active; retired keys keep verifying the tokens they signed.
+// It is published (JWKS) from Created, signs from Activates — later, so that
+// every instance's key set holds it before any token names it — until the
+// next key activates; retired keys keep verifying the tokens they signed.
 type SigningKey struct {
-	Kid     string
-	Alg     string // EdDSA, ES256, RS256 or HS256
-	Private []byte // PKCS#8 DER, or the raw secret for HS256
-	Public  []byte // PKIX DER; nil for HS256
-	Created time.Time
-	Retired *time.Time
+	Kid       string
+	Alg       string // EdDSA, ES256, RS256 or HS256
+	Private   []byte // PKCS#8 DER, or the raw secret for HS256
+	Public    []byte // PKIX DER; nil for HS256
+	Created   time.Time
+	Activates time.Time
+	Retired   *time.Time // when the next key activated (or will)
 }
 
 // IssuedToken is the record of a token kept so that it can be charged and

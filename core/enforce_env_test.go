@@ -98,7 +98,7 @@ func (e *env) token(jti string) *core.IssuedToken {
 
 func (e *env) activeKey() *core.SigningKey {
 	e.t.Helper()
-	k, err := e.db.ActiveSigningKey(e.ctx)
+	k, err := e.db.ActiveSigningKey(e.ctx, e.clock())
 	if err != nil {
 		e.t.Fatalf("ActiveSigningKey: %v", err)
 	}

@@ -41,7 +41,11 @@ type KeyRing struct {
 	Strategy TokenStrategy
 	Alg      string // algorithm of new keys
 	Issuer   string // the iss claim of every token signed and accepted
-	Now      func() time.Time
+	// PublishAhead is how long a new key is published before it signs:
+	// longer than any instance's key set takes to be re-read, so that no
+	// verifier sees a kid before the key it names.
+	PublishAhead time.Duration
+	Now          func() time.Time
 
 	version atomic.Uint64
 	mu      sync.RWMutex
@@ -49,22 +53,38 @@ type KeyRing struct {
 	sigs    sigCache
 }
 
-// Ensure makes sure an active signing key of k.Alg exists, rotating to a new
-// one if the active key uses another algorithm.
+// DefaultPublishAhead is KeyRing.PublishAhead's default: twice the second
+// for which a server keeps its encoded key set.
+const DefaultPublishAhead = 2 * time.Second
+
+// Ensure makes sure a signing key of k.Alg exists: it makes one that signs
+// at once when there is none, and rotates to one (published ahead) when the
+// newest key is of another algorithm.
 func (k *KeyRing) Ensure(ctx context.Context) (*SigningKey, error) {
-	key, err := k.Store.ActiveSigningKey(ctx)
-	switch {
-	case err == nil && key.Alg == k.Alg:
-		return key, nil
-	case err != nil && !errors.Is(err, ErrNotFound):
+	keys, err := k.Store.ListSigningKeys(ctx)
+	if err != nil {
 		return nil, Internal(err)
 	}
-	return k.Rotate(ctx, k.Alg)
+	switch {
+	case len(keys) == 0:
+		return k.rotate(ctx, k.Alg, 0)
+	case keys[len(keys)-1].Alg != k.Alg:
+		return k.rotate(ctx, k.Alg, k.PublishAhead)
+	}
+	return keys[len(keys)-1], nil
 }
 
-// Rotate makes a new key of alg (k.Alg when empty) the active one. The
-// previous key is retired but stays published while tokens it signed live.
-func (k *KeyRing) Rotate(ctx context.Context, alg string) (*SigningKey, error) {
+// Rotate adds a key of alg (k.Alg when empty) that is published at once and
+// signs after k.PublishAhead (at once with now). The key it replaces is
+// retired then, and stays published while tokens it signed live.
+func (k *KeyRing) Rotate(ctx context.Context, alg string, now bool) (*SigningKey, error) {
+	if now {
+		return k.rotate(ctx, alg, 0)
+	}
+	return k.rotate(ctx, alg, k.PublishAhead)
+}
+
+func (k *KeyRing) rotate(ctx context.Context, alg string, ahead time.Duration) (*SigningKey, error) {
 	if alg == "" {
 		alg = k.Alg
 	}
@@ -72,11 +92,20 @@ func (k *KeyRing) Rotate(ctx context.Context, alg string) (*SigningKey, error) {
 	if err != nil {
 		return nil, err
 	}
+	if ahead > 0 {
+		// The first key has nobody to be published ahead of.
+		if _, err := k.Store.ActiveSigningKey(ctx, k.Now().UTC()); errors.Is(err, ErrNotFound) {
+			ahead = 0
+		} else if err != nil {
+			return nil, Internal(err)
+		}
+	}
 	// Generate outside the store's transaction: RSA generation is slow.
 	key, err := k.Strategy.NewKey(alg, k.Now().UTC())
 	if err != nil {
 		return nil, Internal(err)
 	}
+	key.Activates = key.Created.Add(ahead)
 	if err := k.Store.RotateSigningKey(ctx, key); err != nil {
 		return nil, Internal(err)
 	}
@@ -119,13 +148,15 @@ func (k *KeyRing) JWKS(ctx context.Context) (*JWKSet, error) {
 
 // Ready reports whether tokens can be issued.
 func (k *KeyRing) Ready(ctx context.Context) error {
-	_, err := k.Store.ActiveSigningKey(ctx)
+	_, err := k.Store.ActiveSigningKey(ctx, k.Now().UTC())
 	return err
 }
 
-// sign signs c with the active key, as k.Issuer.
+// sign signs c with the active key, as k.Issuer. The key is read for each
+// token: a rotation by any instance or the CLI takes effect at its
+// activation on every instance.
 func (k *KeyRing) sign(ctx context.Context, c *Claims) (kid, token string, err error) {
-	key, err := k.Store.ActiveSigningKey(ctx)
+	key, err := k.Store.ActiveSigningKey(ctx, k.Now().UTC())
 	if err != nil {
 		return "", "", Internal(err)
 	}

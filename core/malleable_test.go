@@ -18,7 +18,7 @@ import (
 // (Services verifying offline should key on the jti too; see SECURITY.md.)
 func TestService_ES256SignatureVariant(t *testing.T) {
 	e := newEnf(t)
-	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgES256); err != nil {
+	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgES256, true); err != nil {
 		t.Fatal(err)
 	}
 	tok, c := e.issue(func(r *core.GetJWTRequest) { r.ClientIP, r.MaxCredits = "", ptr[int64](3) })

@@ -86,15 +86,19 @@ type ServiceKeyStore interface {
 }
 
 type SigningKeyStore interface {
-	// RotateSigningKey retires the active key (if any) at k.Created and
-	// makes k the active key, atomically.
+	// RotateSigningKey adds k and retires at k.Activates every key not
+	// retired by then, atomically: each key signs from its Activates until
+	// the next key's.
 	RotateSigningKey(ctx context.Context, k *SigningKey) error
-	ActiveSigningKey(ctx context.Context) (*SigningKey, error)
+	// ActiveSigningKey returns the key that signs at now: activated and
+	// not retired.
+	ActiveSigningKey(ctx context.Context, now time.Time) (*SigningKey, error)
 	SigningKeyByKid(ctx context.Context, kid string) (*SigningKey, error)
 	// ListSigningKeys orders by creation time.
 	ListSigningKeys(ctx context.Context) ([]*SigningKey, error)
-	// VerificationKeys returns the active key and every retired key that
-	// signed a token still unexpired at now, newest first.
+	// VerificationKeys returns the keys to publish at now, newest first:
+	// those not retired by then (the active one, and any that will
+	// activate), and every retired key that signed a token unexpired at now.
 	VerificationKeys(ctx context.Context, now time.Time) ([]*SigningKey, error)
 }
 

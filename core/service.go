@@ -25,20 +25,24 @@ type Config struct {
 	Issuer      string    // the iss claim
 	MaxLifetime time.Duration
 	Alg         string // algorithm of new signing keys
-	Now         func() time.Time
+	// PublishAhead is how long a rotated-in key is published before it
+	// signs (KeyRing.PublishAhead; default DefaultPublishAhead).
+	PublishAhead time.Duration
+	Now          func() time.Time
 }
 
 // DefaultConfig returns the production defaults, without a store, a token
 // strategy or a logger.
 func DefaultConfig() Config {
 	return Config{
-		Hasher:      PasswordHasher{Params: DefaultArgon2Params},
-		Throttle:    NewThrottle(),
-		HashGate:    NewHashGate(0, DefaultHashQueue, DefaultHashWait),
-		Issuer:      DefaultIssuer,
-		MaxLifetime: DefaultMaxLifetime,
-		Alg:         AlgEdDSA,
-		Now:         time.Now,
+		Hasher:       PasswordHasher{Params: DefaultArgon2Params},
+		Throttle:     NewThrottle(),
+		HashGate:     NewHashGate(0, DefaultHashQueue, DefaultHashWait),
+		Issuer:       DefaultIssuer,
+		MaxLifetime:  DefaultMaxLifetime,
+		Alg:          AlgEdDSA,
+		PublishAhead: DefaultPublishAhead,
+		Now:          time.Now,
 	}
 }
 
@@ -76,11 +80,14 @@ func New(cfg Config) *Service {
 	if cfg.Alg == "" {
 		cfg.Alg = def.Alg
 	}
+	if cfg.PublishAhead < 0 {
+		cfg.PublishAhead = 0
+	}
 	if cfg.Now == nil {
 		cfg.Now = def.Now
 	}
 	st := cfg.Store
-	keys := &KeyRing{Store: st, Strategy: cfg.Tokens, Alg: cfg.Alg, Issuer: cfg.Issuer, Now: cfg.Now}
+	keys := &KeyRing{Store: st, Strategy: cfg.Tokens, Alg: cfg.Alg, Issuer: cfg.Issuer, PublishAhead: cfg.PublishAhead, Now: cfg.Now}
 	auth := &Authenticator{
 		Users: st, Accounts: st, APIKeys: st, ServiceKeys: st, Tokens: st, Keys: keys,
 		Hasher: cfg.Hasher, Throttle: cfg.Throttle, HashGate: cfg.HashGate, Now: cfg.Now, Logger: cfg.Logger,

@@ -20,7 +20,7 @@ func TestService_GetJWT_Token(t *testing.T) {
 	for _, alg := range core.Algorithms() {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnv(t)
-			key, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
+			key, err := e.svc.Admin.RotateSigningKey(e.ctx, alg, true)
 			if err != nil {
 				t.Fatalf("RotateSigningKey: %v", err)
 			}
@@ -202,7 +202,7 @@ func TestService_KeyRotation(t *testing.T) {
 	}
 	sorted := func(s ...string) []string { slices.Sort(s); return s }
 
-	old, err := e.db.ActiveSigningKey(e.ctx)
+	old, err := e.db.ActiveSigningKey(e.ctx, e.clock())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func TestService_KeyRotation(t *testing.T) {
 	oldExp := e.parse(oldToken).ExpiresAt.Time
 
 	e.advance(time.Minute)
-	mid, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
+	mid, err := e.svc.Admin.RotateSigningKey(e.ctx, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func TestService_KeyRotation(t *testing.T) {
 
 	// A key that signed nothing leaves JWKS as soon as it is retired.
 	e.advance(time.Minute)
-	newest, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
+	newest, err := e.svc.Admin.RotateSigningKey(e.ctx, "", true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -273,9 +273,70 @@ func TestService_EnsureSigningKey(t *testing.T) {
 	if err != nil || k3.Alg != core.AlgES256 || k3.Kid == k1.Kid {
 		t.Errorf("after changing Alg: %v, %+v; want a new ES256 key", err, k3)
 	}
-	active, err := e.db.ActiveSigningKey(e.ctx)
-	if err != nil || active.Kid != k3.Kid {
-		t.Errorf("active key = %v, %v; want %s", active, err, k3.Kid)
+	// The new key is published ahead: the old one signs until it activates.
+	if !k3.Activates.Equal(k3.Created.Add(core.DefaultPublishAhead)) {
+		t.Errorf("the new key signs from %v, want %v after its creation", k3.Activates, core.DefaultPublishAhead)
+	}
+	if again, err := e.svc.KeyRing.Ensure(e.ctx); err != nil || again.Kid != k3.Kid {
+		t.Errorf("Ensure while the new key waits: %v, %+v; want %s again, not another rotation", err, again, k3.Kid)
+	}
+	for _, tc := range []struct {
+		at   time.Time
+		want string
+	}{{e.clock(), k1.Kid}, {k3.Activates, k3.Kid}} {
+		active, err := e.db.ActiveSigningKey(e.ctx, tc.at)
+		if err != nil || active.Kid != tc.want {
+			t.Errorf("key signing at %v = %v, %v; want %s", tc.at, active, err, tc.want)
+		}
+	}
+}
+
+// TestKeyRing_PublishAhead: a rotated-in key is in the JWKS at once and
+// signs from PublishAhead later; until then tokens keep the old kid.
+// --now (Rotate's now) signs at once. The first key signs at once.
+func TestKeyRing_PublishAhead(t *testing.T) {
+	e := newEnv(t)
+	old, err := e.db.ActiveSigningKey(e.ctx, e.clock())
+	if err != nil || !old.Activates.Equal(old.Created) {
+		t.Fatalf("the first key = %+v, %v; want it signing from its creation", old, err)
+	}
+	next, err := e.svc.Admin.RotateSigningKey(e.ctx, "", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := e.svc.KeyRing.JWKS(e.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(set.Keys, func(j core.JWK) bool { return j.Kid == next.Kid }) {
+		t.Errorf("JWKS right after the rotation lacks the new key %s", next.Kid)
+	}
+	issuedKid := func() string {
+		t.Helper()
+		res, err := e.getJWT(e.req())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, kid := tokenHeader(t, res.JWT)
+		return kid
+	}
+	if kid := issuedKid(); kid != old.Kid {
+		t.Errorf("a token right after the rotation names %s, want the old key %s", kid, old.Kid)
+	}
+	e.advance(core.DefaultPublishAhead - time.Millisecond)
+	if kid := issuedKid(); kid != old.Kid {
+		t.Errorf("a token just before the new key activates names %s, want %s", kid, old.Kid)
+	}
+	e.advance(time.Millisecond)
+	if kid := issuedKid(); kid != next.Kid {
+		t.Errorf("a token once the new key is active names %s, want %s", kid, next.Kid)
+	}
+	now, err := e.svc.Admin.RotateSigningKey(e.ctx, "", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if kid := issuedKid(); kid != now.Kid {
+		t.Errorf("after a rotation with now, a token names %s, want the new key %s at once", kid, now.Kid)
 	}
 }
 
@@ -299,12 +360,12 @@ func TestAdmin_RotateSigningKey(t *testing.T) {
 		}
 		v := e.svc.KeyRing.Version()
 		e.advance(time.Minute)
-		es, err := e.svc.Admin.RotateSigningKey(e.ctx, "es256")
+		es, err := e.svc.Admin.RotateSigningKey(e.ctx, "es256", true)
 		if err != nil || es.Alg != core.AlgES256 {
 			t.Fatalf("RotateSigningKey(es256) = %+v, %v; want an ES256 key", es, err)
 		}
 		e.advance(time.Minute)
-		again, err := e.svc.Admin.RotateSigningKey(e.ctx, "")
+		again, err := e.svc.Admin.RotateSigningKey(e.ctx, "", true)
 		if err != nil || again.Alg != core.AlgES256 || again.Kid == es.Kid {
 			t.Fatalf(`RotateSigningKey("") = %+v, %v; want a new key of the active key's ES256`, again, err)
 		}
@@ -335,7 +396,7 @@ func TestAdmin_RotateSigningKey(t *testing.T) {
 		cfg := testenv.Config(db)
 		cfg.Alg = core.AlgRS256
 		svc := core.New(cfg)
-		k, err := svc.Admin.RotateSigningKey(t.Context(), "")
+		k, err := svc.Admin.RotateSigningKey(t.Context(), "", true)
 		if err != nil || k.Alg != core.AlgRS256 {
 			t.Fatalf(`RotateSigningKey("") on an empty store = %+v, %v; want RS256`, k, err)
 		}
@@ -344,7 +405,7 @@ func TestAdmin_RotateSigningKey(t *testing.T) {
 		e := newEnv(t)
 		before, v := e.activeKey(), e.svc.KeyRing.Version()
 		for _, alg := range []string{"none", "RS512", " EdDSA"} {
-			_, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
+			_, err := e.svc.Admin.RotateSigningKey(e.ctx, alg, true)
 			assertErr(t, err, core.EINVALID, "unknown signing algorithm")
 		}
 		if after := e.activeKey(); after.Kid != before.Kid || e.svc.KeyRing.Version() != v {

@@ -408,7 +408,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 	for _, alg := range []string{core.AlgEdDSA, core.AlgES256, core.AlgRS256} {
 		t.Run(alg, func(t *testing.T) {
 			e := newEnf(t)
-			k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
+			k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg, true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -459,7 +459,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 	// an HS256 token signed with anything but the secret fails its signature.
 	t.Run(core.AlgHS256, func(t *testing.T) {
 		e := newEnf(t)
-		k, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgHS256)
+		k, err := e.svc.Admin.RotateSigningKey(e.ctx, core.AlgHS256, true)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -482,7 +482,7 @@ func TestService_VerifyJWT_AlgorithmConfusion(t *testing.T) {
 func TestService_VerifyJWT_RetiredKey(t *testing.T) {
 	e := newEnf(t)
 	tok, _ := e.issue(nil)
-	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, ""); err != nil {
+	if _, err := e.svc.Admin.RotateSigningKey(e.ctx, "", true); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.verify(good(tok)); err != nil {

@@ -114,7 +114,7 @@ func (e *env) expires(d time.Duration) time.Time {
 // rotate makes a fresh key of alg the active one and returns it.
 func (e *env) rotate(alg string) *core.SigningKey {
 	e.t.Helper()
-	k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg)
+	k, err := e.svc.Admin.RotateSigningKey(e.ctx, alg, true)
 	if err != nil {
 		e.t.Fatalf("RotateSigningKey(%s): %v", alg, err)
 	}

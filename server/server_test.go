@@ -586,7 +586,7 @@ func TestHealth(t *testing.T) {
 
 func TestJWKS_Rotation(t *testing.T) {
 	e := newEnv(t)
-	old, err := e.db.ActiveSigningKey(e.ctx)
+	old, err := e.db.ActiveSigningKey(e.ctx, e.clk.Now())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -220,7 +220,9 @@ func (nobodyStore) APIKeyByID(context.Context, string) (*core.APIKey, error)  { 
 func (nobodyStore) ServiceKeyByID(context.Context, string) (*core.ServiceKey, error) {
 	return nil, errNobody
 }
-func (nobodyStore) ActiveSigningKey(context.Context) (*core.SigningKey, error) { return nil, errNobody }
+func (nobodyStore) ActiveSigningKey(context.Context, time.Time) (*core.SigningKey, error) {
+	return nil, errNobody
+}
 func (nobodyStore) SigningKeyByKid(context.Context, string) (*core.SigningKey, error) {
 	return nil, errNobody
 }

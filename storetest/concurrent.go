@@ -245,7 +245,7 @@ func testConcurrentRotateSigningKey(t *testing.T, ss []core.Store) {
 		if len(ks) != n+1 {
 			t.Errorf("ListSigningKeys returned %d keys, want %d", len(ks), n+1)
 		}
-		active, err := s.ActiveSigningKey(t.Context())
+		active, err := s.ActiveSigningKey(t.Context(), base.Add(1000*time.Hour))
 		must(t, err)
 		checkOneActive(t, ks, active.Kid)
 		if active.Kid == k0.Kid {
@@ -312,7 +312,7 @@ func testConcurrentMixed(t *testing.T, ss []core.Store) {
 				default:
 					last = a.Credits
 				}
-				if _, err := s.ActiveSigningKey(t.Context()); err != nil {
+				if _, err := s.ActiveSigningKey(t.Context(), base.Add(1000*time.Hour)); err != nil {
 					t.Errorf("ActiveSigningKey during rotation: %v", err)
 				}
 				if ks, err := s.VerificationKeys(t.Context(), base); err != nil {

@@ -48,6 +48,7 @@ func makeSigningKey(t *testing.T, alg string, created time.Time) *core.SigningKe
 	t.Helper()
 	k, err := token.NewKey(alg, created)
 	must(t, err)
+	k.Activates = k.Created // signs at once; publishedAhead tests the other case
 	return k
 }
 

@@ -93,14 +93,14 @@ func testVisibleSigningKeyRotation(t *testing.T, a, b core.Store) {
 	issueToken(t, b, newToken(u, k1.Kid, "jti-1", base, base.Add(2*time.Hour)))
 
 	k2 := newSigningKey(t, b, base.Add(time.Hour))
-	k1.Retired = &k2.Created
+	k1.Retired = &k2.Activates
 	checkActive(t, a, k2)
 	checkSigningKeys(t, a, k1, k2)
 	checkKids(t, a, base.Add(90*time.Minute), k2.Kid, k1.Kid) // k1 still verifies the token b issued
 	checkKids(t, a, base.Add(2*time.Hour), k2.Kid)
 
 	k3 := newSigningKey(t, a, base.Add(3*time.Hour))
-	k2.Retired = &k3.Created
+	k2.Retired = &k3.Activates
 	checkActive(t, b, k3)
 	checkSigningKeys(t, b, k1, k2, k3)
 }

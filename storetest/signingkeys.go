@@ -17,6 +17,44 @@ var signingKeyTests = []test{
 	{"SigningKeyByKid/ErrNotFound", testSigningKeyByKidErrNotFound},
 	{"ListSigningKeys/OK", testListSigningKeys},
 	{"VerificationKeys/OK", testVerificationKeys},
+	{"RotateSigningKey/PublishedAhead", testRotateSigningKeyPublishedAhead},
+}
+
+// A key published ahead of its activation is in the key set at once and
+// signs only from its activation; the key it replaces signs until then.
+// A rotation while another key waits ends that key's window at its own
+// activation.
+func testRotateSigningKeyPublishedAhead(t *testing.T, s core.Store) {
+	k1 := newSigningKey(t, s, base)
+	k2 := makeSigningKey(t, core.AlgES256, base.Add(time.Hour))
+	k2.Activates = k2.Created.Add(2 * time.Second)
+	must(t, s.RotateSigningKey(t.Context(), k2))
+	k1.Retired = &k2.Activates
+	checkSigningKeys(t, s, k1, k2)
+	for _, tc := range []struct {
+		at   time.Time
+		want *core.SigningKey
+	}{{k2.Created, k1}, {k2.Activates.Add(-time.Microsecond), k1}, {k2.Activates, k2}, {k2.Activates.Add(time.Hour), k2}} {
+		got, err := s.ActiveSigningKey(t.Context(), tc.at)
+		must(t, err)
+		check(t, "ActiveSigningKey at "+tc.at.Format(time.RFC3339Nano), got, tc.want)
+	}
+	checkKids(t, s, k2.Created, k2.Kid, k1.Kid) // published before it signs
+	checkKids(t, s, k2.Activates.Add(-time.Microsecond), k2.Kid, k1.Kid)
+	checkKids(t, s, k2.Activates, k2.Kid) // k1 signed no token
+
+	// k3, published while k2 is still ahead of its time, activates first:
+	// k2 never signs, k1 signs until k3 does.
+	k3 := makeSigningKey(t, core.AlgEdDSA, base.Add(time.Hour+time.Second))
+	k3.Activates = k3.Created
+	must(t, s.RotateSigningKey(t.Context(), k3))
+	k1.Retired, k2.Retired = &k3.Activates, &k3.Activates
+	checkSigningKeys(t, s, k1, k2, k3)
+	for _, at := range []time.Time{k3.Activates, k2.Activates, k2.Activates.Add(time.Hour)} {
+		got, err := s.ActiveSigningKey(t.Context(), at)
+		must(t, err)
+		check(t, "ActiveSigningKey after the second rotation", got, k3)
+	}
 }
 
 func checkSigningKeys(t *testing.T, s core.Store, want ...*core.SigningKey) {
@@ -31,15 +69,18 @@ func checkSigningKeys(t *testing.T, s core.Store, want ...*core.SigningKey) {
 	}
 }
 
+// checkActive requires want to sign from its activation on.
 func checkActive(t *testing.T, s core.Store, want *core.SigningKey) {
 	t.Helper()
-	got, err := s.ActiveSigningKey(t.Context())
-	must(t, err)
-	check(t, "ActiveSigningKey", got, want)
+	for _, at := range []time.Time{want.Activates, want.Activates.Add(1000 * time.Hour)} {
+		got, err := s.ActiveSigningKey(t.Context(), at)
+		must(t, err)
+		check(t, "ActiveSigningKey", got, want)
+	}
 }
 
 func testActiveSigningKeyErrNotFound(t *testing.T, s core.Store) {
-	_, err := s.ActiveSigningKey(t.Context())
+	_, err := s.ActiveSigningKey(t.Context(), base)
 	wantErr(t, err, core.ErrNotFound)
 	checkSigningKeys(t, s)
 	ks, err := s.VerificationKeys(t.Context(), base)
@@ -58,12 +99,12 @@ func testRotateSigningKeyFirst(t *testing.T, s core.Store) {
 func testRotateSigningKeyRetires(t *testing.T, s core.Store) {
 	k1 := newSigningKey(t, s, base)
 	k2 := newSigningKey(t, s, base.Add(time.Hour))
-	k1.Retired = &k2.Created
+	k1.Retired = &k2.Activates
 	checkActive(t, s, k2)
 	checkSigningKeys(t, s, k1, k2)
 
 	k3 := newSigningKey(t, s, base.Add(2*time.Hour))
-	k2.Retired = &k3.Created
+	k2.Retired = &k3.Activates
 	checkActive(t, s, k3)
 	checkSigningKeys(t, s, k1, k2, k3) // an already retired key keeps its retirement time
 	ks, err := s.ListSigningKeys(t.Context())
@@ -80,7 +121,7 @@ func testRotateSigningKeyEveryAlgorithm(t *testing.T, s core.Store) {
 		must(t, s.RotateSigningKey(t.Context(), k))
 		checkActive(t, s, k)
 		if len(want) > 0 {
-			want[len(want)-1].Retired = &k.Created
+			want[len(want)-1].Retired = &k.Activates
 		}
 		want = append(want, k)
 		if alg == core.AlgHS256 && len(k.Public) != 0 {
@@ -93,7 +134,7 @@ func testRotateSigningKeyEveryAlgorithm(t *testing.T, s core.Store) {
 func testSigningKeyByKid(t *testing.T, s core.Store) {
 	k1 := newSigningKey(t, s, base)
 	k2 := newSigningKey(t, s, base.Add(time.Minute))
-	k1.Retired = &k2.Created
+	k1.Retired = &k2.Activates
 	for _, want := range []*core.SigningKey{k1, k2} {
 		got, err := s.SigningKeyByKid(t.Context(), want.Kid)
 		must(t, err)
@@ -115,7 +156,7 @@ func testListSigningKeys(t *testing.T, s core.Store) {
 	k1 := newSigningKey(t, s, base)
 	k2 := newSigningKey(t, s, base.Add(time.Minute))
 	k3 := newSigningKey(t, s, base.Add(2*time.Minute))
-	k1.Retired, k2.Retired = &k2.Created, &k3.Created
+	k1.Retired, k2.Retired = &k2.Activates, &k3.Activates
 	checkSigningKeys(t, s, k1, k2, k3)
 }
 
@@ -146,7 +187,7 @@ func testVerificationKeys(t *testing.T, s core.Store) {
 	checkKids(t, s, base.Add(5*time.Hour), k3.Kid)
 
 	// The keys come whole, as ListSigningKeys has them.
-	k1.Retired, k2.Retired = &k2.Created, &k3.Created
+	k1.Retired, k2.Retired = &k2.Activates, &k3.Activates
 	ks, err := s.VerificationKeys(t.Context(), base.Add(90*time.Minute))
 	must(t, err)
 	check(t, "VerificationKeys", ks, []*core.SigningKey{k3, k2, k1})

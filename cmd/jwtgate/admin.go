@@ -31,7 +31,7 @@ func adminCommands() []command {
 		admin("servicekey list", "", "list service keys", 0, 0, noFlags(servicekeyList)),
 		admin("credits add", "ACCOUNT N", "change a balance by N (may be negative)", 2, 2, noFlags(creditsAdd)),
 		admin("credits show", "[ACCOUNT]", "show balances", 0, 1, noFlags(creditsShow)),
-		admin("keys rotate", "[--alg ALG]", "make a new signing key active (of the active key's algorithm by default)", 0, 0, keysRotate),
+		admin("keys rotate", "[--alg ALG] [--now]", "add a signing key, published at once, signing after "+core.DefaultPublishAhead.String()+" (or --now)", 0, 0, keysRotate),
 		admin("keys list", "", "list signing keys", 0, 0, noFlags(keysList)),
 		admin("tokens list", "[--account A] [--live]", "list issued tokens, newest first", 0, 0, tokensList),
 		admin("usage", "[--account A] [--from DAY] [--to DAY]", "usage by day, application and method", 0, 0, usageReport),
@@ -246,18 +246,21 @@ func creditsShow(a *adminCall) error {
 
 func keysRotate(fs *flag.FlagSet, e *env) adminRun {
 	alg := fs.String("alg", e.getenv("JWTGATE_ALG"), "algorithm of the new key: "+strings.Join(core.Algorithms(), ", ")+
-		" (default: the active key's; $JWTGATE_ALG)")
+		" (default: the newest key's; $JWTGATE_ALG)")
+	now := fs.Bool("now", false, "sign with the new key at once, not after it has been published for "+core.DefaultPublishAhead.String()+
+		" (a compromised key's emergency: verifiers that have not re-read the key set refuse the new tokens meanwhile)")
 	return func(a *adminCall) error {
 		if *alg != "" {
 			if _, err := core.ParseAlg(*alg); err != nil {
 				return fmt.Errorf("%w: --alg: %s", errUsage, message(err))
 			}
 		}
-		k, err := a.admin.RotateSigningKey(a.ctx, *alg)
+		k, err := a.admin.RotateSigningKey(a.ctx, *alg, *now)
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(a.out, "new active signing key %s (%s); earlier keys stay published while their tokens live\n", k.Kid, k.Alg)
+		fmt.Fprintf(a.out, "new signing key %s (%s), published now, signing from %s; earlier keys stay published while their tokens live\n",
+			k.Kid, k.Alg, k.Activates.UTC().Format(time.RFC3339Nano))
 		return nil
 	}
 }
@@ -267,13 +270,13 @@ func keysList(a *adminCall) error {
 	if err != nil {
 		return err
 	}
-	tw := table(a.out, "KID", "ALG", "CREATED", "RETIRED")
+	tw := table(a.out, "KID", "ALG", "CREATED", "SIGNS FROM", "RETIRED")
 	for _, k := range keys {
 		retired := stamp(k.Retired)
 		if k.Retired == nil {
 			retired = "active"
 		}
-		row(tw, k.Kid, k.Alg, stamp(&k.Created), retired)
+		row(tw, k.Kid, k.Alg, stamp(&k.Created), stamp(&k.Activates), retired)
 	}
 	return tw.Flush()
 }

@@ -186,8 +186,13 @@ func TestKeys(t *testing.T) {
 	if third := c.ok(t, "", "keys", "rotate"); !strings.Contains(third, "(ES256)") {
 		t.Fatalf("keys rotate after an ES256 key: %q, want ES256 again", third)
 	}
+	// The first key signs at once; the next ones after being published
+	// ahead (the second never signs: the third replaced it first).
+	if !strings.Contains(first, "published now, signing from") {
+		t.Errorf("rotate output: %q", first)
+	}
 	out := c.ok(t, "", "keys", "list")
-	if !regexpLine(out, `\sEdDSA\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+active`) {
+	if !regexpLine(out, `\sEdDSA\s+(\S+)\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+\S+\s+20\d\d-`) || !regexpLine(out, `\sES256\s+\S+\s+\S+\s+active`) {
 		t.Fatalf("keys list:\n%s", out)
 	}
 	c.fails(t, 2, "unknown signing algorithm", "", "keys", "rotate", "--alg", "none")

@@ -20,7 +20,7 @@ func TestNew(t *testing.T) {
 	if svc.Authenticator.Hasher.Params != testenv.CheapArgon2() {
 		t.Errorf("Hasher.Params = %+v, want CheapArgon2", svc.Authenticator.Hasher.Params)
 	}
-	k, err := db.ActiveSigningKey(t.Context())
+	k, err := db.ActiveSigningKey(t.Context(), clk.Now())
 	if err != nil {
 		t.Fatalf("no signing key: %v", err)
 	}

@@ -40,9 +40,13 @@ CREATE TABLE signing_keys (
     private_key bytea       NOT NULL,
     public_key  bytea,
     created_at  timestamptz NOT NULL,
-    retired_at  timestamptz
+    -- Published from created_at, signs from activates_at (later, so that
+    -- every instance's key set holds it before a token names it).
+    activates_at timestamptz NOT NULL,
+    retired_at  timestamptz,
+    seq         bigint GENERATED ALWAYS AS IDENTITY
 );
--- At most one active (unretired) key.
+-- At most one key not retired (the newest).
 CREATE UNIQUE INDEX signing_keys_one_active ON signing_keys ((true)) WHERE retired_at IS NULL;
 
 CREATE TABLE tokens (
