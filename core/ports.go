@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"iter"
 	"time"
 )
 
@@ -154,6 +155,61 @@ type ThrottleCounter struct {
 	Failures int
 	Last     time.Time // the last failure
 	Until    time.Time // locked out until then; zero: not locked
+}
+
+// A store that can be moved: Dump reads every row, Load writes rows into an
+// empty store ("jwtgate db copy" moves a deployment from SQLite to
+// PostgreSQL, or back). Rows keep their ids.
+
+// Dumper reads every row of a store, in an order that respects references:
+// accounts, users, API keys, service keys, signing keys, tokens, charges,
+// usage lines.
+type Dumper interface {
+	Dump(ctx context.Context) iter.Seq2[Row, error]
+	// TableCounts returns how many rows each of the tables Dump reads holds.
+	TableCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// Loader writes rows into a store that holds none, in one transaction: all
+// of them or, on any failure, none.
+type Loader interface {
+	Load(ctx context.Context, rows iter.Seq2[Row, error]) error
+	TableCounts(ctx context.Context) (map[string]int64, error)
+}
+
+// Row is one row of a store: exactly one field is set.
+type Row struct {
+	Account    *Account
+	User       *User
+	APIKey     *APIKey
+	ServiceKey *ServiceKey
+	SigningKey *SigningKey
+	Token      *IssuedToken // with its spend and revocation
+	Charge     *StoredCharge
+	Usage      *UsageEvent
+}
+
+// StoredCharge is a ChargeRecord with the request it is kept under.
+type StoredCharge struct {
+	JTI, RequestID string
+	ChargeRecord
+}
+
+// The tables Dump reads, in its order (TableCounts' keys).
+const (
+	TableAccounts    = "accounts"
+	TableUsers       = "users"
+	TableAPIKeys     = "api_keys"
+	TableServiceKeys = "service_keys"
+	TableSigningKeys = "signing_keys"
+	TableTokens      = "tokens"
+	TableCharges     = "charges"
+	TableUsage       = "usage"
+)
+
+// Tables lists them in Dump's order.
+func Tables() []string {
+	return []string{TableAccounts, TableUsers, TableAPIKeys, TableServiceKeys, TableSigningKeys, TableTokens, TableCharges, TableUsage}
 }
 
 // ChargeState is what a charge transaction reads before core decides.

@@ -451,3 +451,66 @@ func TestInstances_SIGKILL(t *testing.T) {
 	}
 	t.Logf("%d acknowledged (%d after the kill), %d in the database", acked.Load(), afterKill.Load(), charged)
 }
+
+// TestDBCopy_SQLiteToPostgres moves a deployment: jwtgate db copy copies a
+// SQLite file into PostgreSQL, refuses a target that is not empty, and a
+// server started on the copy accepts the tokens issued before it — their
+// keys, records, spend and idempotency records came along.
+func TestDBCopy_SQLiteToPostgres(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts two servers")
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "before.db")
+	url := testenv.Postgres(t)
+	admin(t, file, clusterPassword+"\n", "user", "add", "mover", "--credits", "100")
+	serviceKey := lastLine(admin(t, file, "", "servicekey", "create", "billing"))
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+
+	g := startGate(t, file, logf, 4)
+	_, r, err := g.postJSON(t.Context(), "/UserAdmin/GetJWT.json", map[string]any{
+		"username": "mover", "password": clusterPassword, "expiresAt": expires(time.Hour), "maxCredits": 5})
+	if err != nil || !r.Status.Success {
+		t.Fatalf("GetJWT: %+v %v", r, err)
+	}
+	tok := *r.Jwt
+	charge := func(g *gate) *result {
+		t.Helper()
+		_, r, err := g.postJSON(t.Context(), "/UserAdmin/ChargeJWT.json", map[string]any{
+			"serviceKey": serviceKey, "jwt": tok, "method": "Move.Call", "credits": 2, "requestId": "before-the-move"})
+		if err != nil || !r.Status.Success {
+			t.Fatalf("ChargeJWT: %+v %v", r, err)
+		}
+		return r
+	}
+	first := charge(g)
+	g.stop(t)
+
+	out := admin(t, file, "", "db", "copy", "--from", file, "--to", url)
+	for _, table := range core.Tables() {
+		if !strings.Contains(out, table) {
+			t.Errorf("db copy does not report %s:\n%s", table, out)
+		}
+	}
+	if _, err := adminErr(testenv.Binary(t), file, "", "db", "copy", "--from", file, "--to", url); err == nil || !strings.Contains(err.Error(), "not empty") {
+		t.Errorf("a second copy into the same database: %v, want a refusal", err)
+	}
+
+	g = startGate(t, url, logf, 4)
+	_, r, err = g.postJSON(t.Context(), "/UserAdmin/VerifyJWT.json", map[string]any{"serviceKey": serviceKey, "jwt": tok, "method": "Move.Call"})
+	if err != nil || !r.Status.Success || *r.TokenCreditsRemaining != 3 {
+		t.Fatalf("VerifyJWT of a token issued before the copy: %+v %v; want it valid with 3 credits left", r, err)
+	}
+	if again := charge(g); !again.Replayed || *again.TokenCreditsRemaining != *first.TokenCreditsRemaining {
+		t.Errorf("a retry after the copy: %+v; want the first outcome, replayed", again)
+	}
+	_, r, err = g.postJSON(t.Context(), "/UserAdmin/GetJWT.json", map[string]any{
+		"username": "mover", "password": clusterPassword, "expiresAt": expires(time.Hour)})
+	if err != nil || !r.Status.Success || r.Status.CreditsRemaining != 98 {
+		t.Errorf("GetJWT on the copy: %+v %v; want the password and the balance (98) moved", r, err)
+	}
+}

@@ -41,3 +41,13 @@ func TestDB_Throttle(t *testing.T) {
 		return open(t, url), open(t, url)
 	})
 }
+
+// A deployment moves between SQLite and PostgreSQL either way, and between
+// two PostgreSQL databases.
+func TestDB_Copy(t *testing.T) {
+	openPG := func(t *testing.T) storetest.CopyStore { return open(t, testenv.Postgres(t)) }
+	openSQLite := func(t *testing.T) storetest.CopyStore { return testenv.OpenStore(t) }
+	t.Run("FromSQLite", func(t *testing.T) { storetest.RunCopy(t, openSQLite, openPG) })
+	t.Run("ToSQLite", func(t *testing.T) { storetest.RunCopy(t, openPG, openSQLite) })
+	t.Run("PostgresToPostgres", func(t *testing.T) { storetest.RunCopy(t, openPG, openPG) })
+}

@@ -674,3 +674,8 @@ func TestRead_Unprepared(t *testing.T) {
 		t.Error("Ping after Close: no error")
 	}
 }
+
+func TestDB_Copy(t *testing.T) {
+	openSQLite := func(t *testing.T) storetest.CopyStore { return open(t, filepath.Join(t.TempDir(), "copy.db")) }
+	storetest.RunCopy(t, openSQLite, openSQLite)
+}

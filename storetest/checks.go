@@ -181,6 +181,8 @@ func normal(v any, tm func(time.Time) time.Time) any {
 		return each(x, tm)
 	case []*core.ChargeRecord:
 		return each(x, tm)
+	case map[string]int64:
+		return x
 	case core.ThrottleCounter:
 		x.Last, x.Until = tm(x.Last), tm(x.Until)
 		return x

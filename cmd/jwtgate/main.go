@@ -55,6 +55,7 @@ func commands() []command {
 		{name: "bench", args: "[-c N] [-t DURATION] [-run REGEXP] [-tokens N] [-smoke]",
 			about: "measure jwtgate against its baselines (docs/PERFORMANCE.md)", run: bench},
 		{name: "bench-bare", hidden: true, run: benchBare}, // the bench's baseline server, started by bench itself
+		{name: "db copy", args: "--from STORE --to STORE", about: "copy every row into a new, empty store (e.g. SQLite to PostgreSQL)", run: dbCopy},
 	}, adminCommands()...)
 }
 
