@@ -4,6 +4,9 @@
 // transaction that locks the rows it decides on, so instances sharing the
 // database are serialised by PostgreSQL as goroutines of one are.
 //
+// Charges go through one writer per DB that runs them in batches, one
+// transaction and one commit each (charges.go).
+//
 // The URL is pgx's: postgres://user:password@host:port/db?sslmode=…, with
 // pool_max_conns (the pool's size, default 4 or one per CPU),
 // statement_timeout (e.g. 5s, a server parameter sent at connect) and the
@@ -12,7 +15,9 @@ package postgres
 
 import (
 	"context"
+	"crypto/rand"
 	"embed"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +25,7 @@ import (
 	"net"
 	"net/url"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -36,6 +42,14 @@ var migrationFS embed.FS
 type DB struct {
 	pool *pgxpool.Pool
 	url  string // without its password, for messages
+
+	id        string          // this store's durability row
+	charges   chan *chargeJob // to the writer (charges.go)
+	flushes   chan flushed    // from the writer to the flusher
+	stop      chan struct{}
+	stopped   chan struct{}
+	flushDone chan struct{}
+	closeOnce sync.Once
 }
 
 var _ core.Store = (*DB)(nil)
@@ -50,17 +64,36 @@ func Open(ctx context.Context, dsn string) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %s: %w", redact(dsn), err)
 	}
-	db := &DB{pool: pool, url: redact(dsn)}
+	id := make([]byte, 12)
+	rand.Read(id) //nolint:errcheck // crypto/rand does not fail
+	db := &DB{pool: pool, url: redact(dsn), id: hex.EncodeToString(id),
+		charges: make(chan *chargeJob), flushes: make(chan flushed, 4),
+		stop: make(chan struct{}), stopped: make(chan struct{}), flushDone: make(chan struct{})}
 	if err := db.migrate(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: %s: %w", db.url, err)
 	}
+	if _, err := pool.Exec(ctx, `INSERT INTO durability (id) VALUES ($1)`, db.id); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: %s: %w", db.url, err)
+	}
+	go db.writer()
+	go db.flusher()
 	return db, nil
 }
 
-// Close closes the pool; it waits for connections in use to be returned.
+// Close stops the charge writer (the batch being written is finished and
+// answered; charges still waiting to be handed over get an error and are
+// not run) and closes the pool. It is safe to call more than once.
 func (db *DB) Close() error {
-	db.pool.Close()
+	db.closeOnce.Do(func() {
+		close(db.stop)
+		<-db.stopped
+		close(db.flushes)
+		<-db.flushDone
+		db.pool.Exec(context.Background(), `DELETE FROM durability WHERE id = $1`, db.id) //nolint:errcheck // a row left behind costs nothing
+		db.pool.Close()
+	})
 	return nil
 }
 

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -66,80 +65,6 @@ func (db *DB) ListTokens(ctx context.Context, f core.TokenFilter, p core.Page) (
 func (db *DB) RevokeToken(ctx context.Context, jti string, at time.Time) (err error) {
 	defer wrapErr(&err, "RevokeToken(%q)", jti)
 	return db.update(ctx, `UPDATE tokens SET revoked_at = coalesce(revoked_at, $1) WHERE jti = $2`, at, jti)
-}
-
-// ChargeTx locks the token's row, then its account's, in that order in every
-// transaction, so that charges of one token — from this instance or another
-// — run one after the other, and charges of one account too; decide runs
-// with both rows locked. The stored charge is read after the lock is held,
-// by a statement of its own: one that committed meanwhile is then seen.
-func (db *DB) ChargeTx(ctx context.Context, jti, requestID string, decide func(core.ChargeState) (core.ChargeWrite, error)) (err error) {
-	var decided error
-	defer func() {
-		if err != decided || decided == nil {
-			wrapErr(&err, "ChargeTx(%q)", jti)
-		}
-	}()
-	return db.tx(ctx, func(tx pgx.Tx) error {
-		st, err := chargeState(ctx, tx, jti, requestID)
-		if err != nil {
-			return err
-		}
-		out, err := decide(st)
-		if err != nil {
-			decided = err
-			return err
-		}
-		return writeCharge(ctx, tx, jti, requestID, st.Token.AccountID, out)
-	})
-}
-
-func chargeState(ctx context.Context, tx pgx.Tx, jti, requestID string) (core.ChargeState, error) {
-	var st core.ChargeState
-	t := &st.Token
-	err := tx.QueryRow(ctx, `SELECT t.account_id, t.max_credits, t.credits_spent, t.revoked_at IS NOT NULL,
-			u.disabled, k.revoked_at IS NOT NULL, a.credits`+tokenJoin+`
-		WHERE t.jti = $1 FOR UPDATE OF t, a`, jti).
-		Scan(&t.AccountID, &t.MaxCredits, &t.CreditsSpent, &t.Revoked, &t.UserDisabled, &t.APIKeyRevoked, &t.Balance)
-	if err != nil {
-		return st, notFound(err)
-	}
-	if requestID == "" {
-		return st, nil
-	}
-	prev := &core.ChargeRecord{}
-	var outcome string
-	err = tx.QueryRow(ctx, `SELECT method, credits, outcome, message, token_remaining, balance, time FROM charges WHERE jti = $1 AND request_id = $2`,
-		jti, requestID).Scan(&prev.Method, &prev.Credits, &outcome, &prev.Message, &prev.TokenRemaining, &prev.Balance, &prev.Time)
-	switch {
-	case err == nil:
-		prev.Outcome, prev.Time = core.Outcome(outcome), utc(prev.Time)
-		st.Previous = prev
-	case !errors.Is(err, pgx.ErrNoRows):
-		return st, err
-	}
-	return st, nil
-}
-
-// writeCharge persists what core decided, in one round trip.
-func writeCharge(ctx context.Context, tx pgx.Tx, jti, requestID string, accountID int64, out core.ChargeWrite) error {
-	b := &pgx.Batch{}
-	if out.Credits != 0 {
-		b.Queue(`UPDATE accounts SET credits = credits - $1 WHERE id = $2`, out.Credits, accountID)
-		b.Queue(`UPDATE tokens SET credits_spent = credits_spent + $1 WHERE jti = $2`, out.Credits, jti)
-	}
-	if r := out.Record; r != nil && requestID != "" {
-		b.Queue(`INSERT INTO charges (jti, request_id, method, credits, outcome, message, token_remaining, balance, time)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`, jti, requestID, r.Method, r.Credits, string(r.Outcome), r.Message,
-			r.TokenRemaining, r.Balance, r.Time)
-	}
-	if ev := out.Usage; ev != nil {
-		queueUsage(b, ev)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	return storeErr(tx.SendBatch(ctx, b).Close())
 }
 
 func nonNil(s []string) []string {

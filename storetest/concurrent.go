@@ -539,10 +539,11 @@ func testConcurrentChargeAndRevoke(t *testing.T, ss []core.Store) {
 		if got.Revoked == nil || got.CreditsSpent != charged || got.AccountCredits != balance-charged {
 			t.Errorf("token after the race = %s, want revoked with %d spent and a balance of %d", show(normal(got, precise)), charged, balance-charged)
 		}
-		checkReport(t, s, core.UsageFilter{}, []core.UsageRow{
-			row("2030-01-02", "alice", "web", "UserAdmin.GetJWT", 1, 0, 0),
-			row("2030-01-02", "alice", "web", "Address.Clean", charged, 0, charged),
-		})
+		want := []core.UsageRow{row("2030-01-02", "alice", "web", "UserAdmin.GetJWT", 1, 0, 0)}
+		if charged > 0 { // the revocation may come before every charge
+			want = append(want, row("2030-01-02", "alice", "web", "Address.Clean", charged, 0, charged))
+		}
+		checkReport(t, s, core.UsageFilter{}, want)
 		if st := stateOf(t, s, tok.JTI, ""); !st.Token.Revoked {
 			t.Error("a charge after the revocation sees the token live")
 		}

@@ -25,16 +25,24 @@ import (
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/argon2id"
 	"github.com/jwtgate/jwtgate/internal/proc"
-	"github.com/jwtgate/jwtgate/sqlite"
+	"github.com/jwtgate/jwtgate/postgres"
 	"github.com/jwtgate/jwtgate/token"
 )
 
 // bench measures jwtgate against its physical limits: it starts "jwtgate
-// serve" on a fresh SQLite file, and a bare net/http server as the baseline,
+// serve" on a fresh store (a SQLite file; with --db, also PostgreSQL, with
+// --instances servers on it), and a bare net/http server as the baseline,
 // each as a child process on loopback, drives every scenario with a bounded
-// closed loop of N connections for T, and prints one table.
+// closed loop of N connections for T (spread over the instances), and
+// prints one table.
 func bench(ctx context.Context, name string, args []string, e *env) error {
 	fs := newFlags(e, name)
+	var dbs []string
+	fs.Func("db", "a `store` to measure besides the default SQLite file, e.g. postgres://… (a throw-away schema is made in it); repeatable", func(v string) error {
+		dbs = append(dbs, v)
+		return nil
+	})
+	instances := fs.String("instances", "1", "comma-separated `counts` of jwtgate serve processes on each --db store, e.g. 1,3")
 	conns := fs.Int("c", 32, "connections (closed-loop clients) per scenario")
 	dur := fs.Duration("t", 8*time.Second, "duration of each scenario")
 	smoke := fs.Bool("smoke", false, "a few requests per scenario: checks the harness, measures nothing")
@@ -50,12 +58,20 @@ func bench(ctx context.Context, name string, args []string, e *env) error {
 	if err != nil {
 		return fmt.Errorf("%w: -run: %v", errUsage, err)
 	}
+	var counts []int
+	for _, f := range strings.Split(*instances, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > 16 {
+			return fmt.Errorf("%w: --instances %q: give counts from 1 to 16, e.g. 1,3", errUsage, *instances)
+		}
+		counts = append(counts, n)
+	}
 	if *smoke {
 		*dur, *conns = 0, min(*conns, 4)
 	}
 	b := &benchRun{out: e.stdout, log: e.stderr, conns: *conns, dur: *dur, smoke: *smoke}
 	defer b.close()
-	if err := b.setup(ctx, *tokens, strings.Fields(*serverArgs)); err != nil {
+	if err := b.setup(ctx, *tokens, strings.Fields(*serverArgs), dbs, counts); err != nil {
 		return err
 	}
 	return b.run(ctx, filter)
@@ -68,11 +84,33 @@ type benchRun struct {
 	dur      time.Duration
 	smoke    bool
 
-	dir               string
-	gate, bare        *benchChild
+	dir     string
+	bare    *benchChild
+	setups  []*benchSetup // the SQLite default first
+	client  *http.Client
+	rows    []benchRow
+	cleanup []func()
+}
+
+// benchSetup is one store with the jwtgate servers the bench runs on it.
+type benchSetup struct {
+	label             string // "" for the SQLite default, else e.g. "PostgreSQL ×3"
+	gates             []*benchChild
 	token, serviceKey string
-	client            *http.Client
-	rows              []benchRow
+	next              atomic.Uint64 // round robin over gates
+}
+
+// url is the next server's address for a request, in turn.
+func (st *benchSetup) url() string {
+	return st.gates[st.next.Add(1)%uint64(len(st.gates))].URL
+}
+
+// name labels a scenario of st.
+func (st *benchSetup) name(scenario string) string {
+	if st.label == "" {
+		return scenario
+	}
+	return scenario + " [" + st.label + "]"
 }
 
 const (
@@ -83,13 +121,9 @@ const (
 // benchChild is a server process the bench measures.
 type benchChild = proc.Child
 
-func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs []string) error {
+func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs, dbs []string, counts []int) error {
 	var err error
 	if b.dir, err = os.MkdirTemp("", "jwtgate-bench-"); err != nil {
-		return err
-	}
-	dbPath := filepath.Join(b.dir, "bench.db")
-	if err := b.seed(ctx, dbPath, tokens); err != nil {
 		return err
 	}
 	self, err := os.Executable()
@@ -97,30 +131,62 @@ func (b *benchRun) setup(ctx context.Context, tokens int, serverArgs []string) e
 		return err
 	}
 	b.client = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: b.conns, MaxConnsPerHost: b.conns, DisableCompression: true}, Timeout: 30 * time.Second}
-	opts := proc.Options{Args: append([]string{"serve", "--db", dbPath, "--bootstrap=false", "--log-level", "warn"}, serverArgs...),
-		Stdout: b.log, Stderr: b.log, Timeout: 20 * time.Second}
-	if b.gate, err = proc.Start(ctx, self, opts); err != nil {
-		return err
-	}
 	if b.bare, err = proc.Start(ctx, self, proc.Options{Args: []string{"bench-bare"}, Stdout: b.log, Stderr: b.log, Timeout: 20 * time.Second}); err != nil {
 		return err
 	}
+	if err := b.addSetup(ctx, self, "", filepath.Join(b.dir, "bench.db"), 1, tokens, serverArgs); err != nil {
+		return err
+	}
+	for _, db := range dbs {
+		for _, n := range counts {
+			// Each setup on a schema of its own: nothing measured before
+			// weighs on the next.
+			url, drop, err := postgres.NewSchema(ctx, db, "bench")
+			if err != nil {
+				return fmt.Errorf("--db %s: %w", redact(db), err)
+			}
+			b.cleanup = append(b.cleanup, func() { drop(context.Background()) }) //nolint:errcheck // best effort
+			if err := b.addSetup(ctx, self, fmt.Sprintf("PostgreSQL ×%d", n), url, n, tokens, serverArgs); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// addSetup seeds the store at dsn and starts n servers on it.
+func (b *benchRun) addSetup(ctx context.Context, self, label, dsn string, n, tokens int, serverArgs []string) error {
+	st := &benchSetup{label: label}
+	var err error
+	if st.serviceKey, err = b.seed(ctx, dsn, tokens); err != nil {
+		return err
+	}
+	for range n {
+		opts := proc.Options{Args: append([]string{"serve", "--db", dsn, "--bootstrap=false", "--log-level", "warn"}, serverArgs...),
+			Stdout: b.log, Stderr: b.log, Timeout: 20 * time.Second}
+		g, err := proc.Start(ctx, self, opts)
+		if err != nil {
+			return err
+		}
+		st.gates = append(st.gates, g)
+	}
+	b.setups = append(b.setups, st)
 	// One token for the metered scenarios: no limits, so that it never runs out.
 	body := fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, benchUser, benchPassword, time.Now().Add(23*time.Hour).UTC().Format(time.RFC3339))
 	var res struct{ Jwt string }
-	if err := postJSON(ctx, b.client, b.gate.URL+"/UserAdmin/GetJWT.json", body, &res); err != nil || res.Jwt == "" {
+	if err := postJSON(ctx, b.client, st.gates[0].URL+"/UserAdmin/GetJWT.json", body, &res); err != nil || res.Jwt == "" {
 		return fmt.Errorf("getting the bench token: %v", err)
 	}
-	b.token = res.Jwt
+	st.token = res.Jwt
 	return nil
 }
 
 // seed creates the bench's user, service key and (tokens > 0) that many
-// extra live tokens in a new database at path.
-func (b *benchRun) seed(ctx context.Context, path string, tokens int) error {
-	db, err := sqlite.Open(ctx, path)
+// extra live tokens in the new store at dsn, and returns the service key.
+func (b *benchRun) seed(ctx context.Context, dsn string, tokens int) (string, error) {
+	db, err := openStore(ctx, dsn)
 	if err != nil {
-		return err
+		return "", err
 	}
 	defer db.Close()
 	c := core.DefaultConfig()
@@ -128,29 +194,43 @@ func (b *benchRun) seed(ctx context.Context, path string, tokens int) error {
 	svc := core.New(c)
 	k, err := svc.KeyRing.Ensure(ctx)
 	if err != nil {
-		return err
+		return "", err
 	}
 	u, err := svc.Admin.CreateUser(ctx, core.CreateUserRequest{Username: benchUser, Password: benchPassword, Credits: core.MaxCreditsLimit})
 	if err != nil {
-		return err
+		return "", err
 	}
-	if b.serviceKey, _, err = svc.Admin.CreateServiceKey(ctx, "bench"); err != nil {
-		return err
+	key, _, err := svc.Admin.CreateServiceKey(ctx, "bench")
+	if err != nil {
+		return "", err
 	}
 	if tokens > 0 {
+		seeder, ok := db.(interface {
+			SeedTokens(context.Context, int, *core.IssuedToken) error
+		})
+		if !ok {
+			return "", fmt.Errorf("-tokens: the store at %s cannot be seeded", redact(dsn))
+		}
 		fmt.Fprintf(b.log, "adding %d tokens...\n", tokens)
 		now := time.Now().UTC()
-		return db.SeedTokens(ctx, tokens, &core.IssuedToken{Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, Application: "seed",
+		return key, seeder.SeedTokens(ctx, tokens, &core.IssuedToken{Kid: k.Kid, AccountID: u.AccountID, UserID: u.ID, Application: "seed",
 			IssuedAt: now, ExpiresAt: now.Add(time.Hour)})
 	}
-	return nil
+	return key, nil
 }
 
 func (b *benchRun) close() {
-	for _, c := range []*benchChild{b.gate, b.bare} {
+	children := []*benchChild{b.bare}
+	for _, st := range b.setups {
+		children = append(children, st.gates...)
+	}
+	for _, c := range children {
 		if c != nil {
 			c.Kill() //nolint:errcheck // best effort
 		}
+	}
+	for _, f := range b.cleanup {
+		f()
 	}
 	if b.dir != "" {
 		os.RemoveAll(b.dir)
@@ -162,7 +242,7 @@ type scenario struct {
 	name     string
 	baseline string // the name of the row this one is compared with
 	target   float64
-	server   func(b *benchRun) *benchChild
+	servers  []*benchChild // whose CPU and memory are measured
 	request  func(b *benchRun) (*http.Request, error)
 	check    func(status int, body []byte) bool
 	inProc   func(ctx context.Context, b *benchRun) (count int64, lat []time.Duration, errs int64) // instead of HTTP
@@ -187,13 +267,15 @@ func soapSuccess(status int, body []byte) bool {
 	return status == http.StatusOK && bytes.Contains(body, []byte(`<Success>true</Success>`))
 }
 
+// scenarios lists every scenario of every setup, each group after its
+// baseline: the hash for GetJWT, the bare handler for the metered calls
+// and for the JWKS.
 func (b *benchRun) scenarios() []scenario {
-	gate := func(b *benchRun) *benchChild { return b.gate }
-	bare := func(b *benchRun) *benchChild { return b.bare }
+	bare := []*benchChild{b.bare}
 	expires := func() string { return time.Now().Add(time.Hour).UTC().Format(time.RFC3339) }
-	post := func(path, contentType string, body func(b *benchRun) string, header ...string) func(b *benchRun) (*http.Request, error) {
+	post := func(st *benchSetup, path, contentType string, body func(st *benchSetup) string, header ...string) func(b *benchRun) (*http.Request, error) {
 		return func(b *benchRun) (*http.Request, error) {
-			r, err := http.NewRequest(http.MethodPost, b.gate.URL+path, strings.NewReader(body(b)))
+			r, err := http.NewRequest(http.MethodPost, st.url()+path, strings.NewReader(body(st)))
 			if err == nil {
 				r.Header.Set("Content-Type", contentType)
 				for i := 0; i+1 < len(header); i += 2 {
@@ -203,12 +285,10 @@ func (b *benchRun) scenarios() []scenario {
 			return r, err
 		}
 	}
-	get := func(c func(*benchRun) *benchChild, path string) func(b *benchRun) (*http.Request, error) {
-		return func(b *benchRun) (*http.Request, error) {
-			return http.NewRequest(http.MethodGet, c(b).URL+path, nil)
-		}
+	get := func(url func() string, path string) func(b *benchRun) (*http.Request, error) {
+		return func(b *benchRun) (*http.Request, error) { return http.NewRequest(http.MethodGet, url()+path, nil) }
 	}
-	getJWT := func(b *benchRun) string {
+	getJWT := func(*benchSetup) string {
 		return fmt.Sprintf(`{"username":%q,"password":%q,"expiresAt":%q}`, benchUser, benchPassword, expires())
 	}
 	soapEnv := func(op, inner string) string {
@@ -220,39 +300,55 @@ func (b *benchRun) scenarios() []scenario {
 	}
 	var seq atomic.Int64
 	reqID := func() string { return "bench-" + strconv.FormatInt(seq.Add(1), 36) }
-	verify := func(b *benchRun) string {
-		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call"}`, b.serviceKey, b.token)
+	verify := func(st *benchSetup) string {
+		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call"}`, st.serviceKey, st.token)
 	}
-	charge := func(b *benchRun) string {
-		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call","credits":1,"requestId":%q}`, b.serviceKey, b.token, reqID())
+	charge := func(st *benchSetup) string {
+		return fmt.Sprintf(`{"serviceKey":%q,"jwt":%q,"method":"Bench.Call","credits":1,"requestId":%q}`, st.serviceKey, st.token, reqID())
 	}
-	return []scenario{
-		{name: "argon2id verify (baseline)", inProc: hashBaseline},
-		{name: "GetJWT plain JSON", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
-			request: post("/UserAdmin/GetJWT.json", "application/json", getJWT), check: successBody},
-		{name: "GetJWT OpenAPI", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
-			request: post("/api/v1/UserAdmin/GetJWT", "application/json", getJWT), check: successBody},
-		{name: "GetJWT SOAP", baseline: "argon2id verify (baseline)", target: 0.9, server: gate,
-			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
-				return soapEnv("GetJWT", "<username>"+benchUser+"</username><password>"+benchPassword+"</password><expiresAt>"+expires()+"</expiresAt>")
-			}, soapAction("GetJWT")...), check: soapSuccess},
-		{name: "bare handler, charge-size body (baseline)", server: bare, request: get(bare, "/charge"), check: okStatus},
-		{name: "VerifyJWT plain JSON", baseline: "bare handler, charge-size body (baseline)", server: gate,
-			request: post("/UserAdmin/VerifyJWT.json", "application/json", verify), check: successBody},
-		{name: "VerifyJWT SOAP", baseline: "bare handler, charge-size body (baseline)", server: gate,
-			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
-				return soapEnv("VerifyJWT", "<serviceKey>"+b.serviceKey+"</serviceKey><jwt>"+b.token+"</jwt><method>Bench.Call</method>")
-			}, soapAction("VerifyJWT")...), check: soapSuccess},
-		{name: "ChargeJWT plain JSON", baseline: "bare handler, charge-size body (baseline)", target: 0.3, server: gate,
-			request: post("/UserAdmin/ChargeJWT.json", "application/json", charge), check: successBody},
-		{name: "ChargeJWT SOAP", baseline: "bare handler, charge-size body (baseline)", server: gate,
-			request: post("/useradmin.asmx", "text/xml; charset=utf-8", func(b *benchRun) string {
-				return soapEnv("ChargeJWT", "<serviceKey>"+b.serviceKey+"</serviceKey><jwt>"+b.token+"</jwt><method>Bench.Call</method><credits>1</credits><requestId>"+reqID()+"</requestId>")
-			}, soapAction("ChargeJWT")...), check: soapSuccess},
-		{name: "bare handler, JWKS-size body (baseline)", server: bare, request: get(bare, "/jwks"), check: okStatus},
-		{name: "JWKS", baseline: "bare handler, JWKS-size body (baseline)", target: 0.8, server: gate,
-			request: get(gate, "/.well-known/jwks.json"), check: okStatus},
+	const (
+		hashBase   = "argon2id verify (baseline)"
+		chargeBase = "bare handler, charge-size body (baseline)"
+		jwksBase   = "bare handler, JWKS-size body (baseline)"
+	)
+	all := []scenario{{name: hashBase, inProc: hashBaseline}}
+	for _, st := range b.setups {
+		all = append(all,
+			scenario{name: st.name("GetJWT plain JSON"), baseline: hashBase, target: 0.9, servers: st.gates,
+				request: post(st, "/UserAdmin/GetJWT.json", "application/json", getJWT), check: successBody},
+			scenario{name: st.name("GetJWT OpenAPI"), baseline: hashBase, target: 0.9, servers: st.gates,
+				request: post(st, "/api/v1/UserAdmin/GetJWT", "application/json", getJWT), check: successBody},
+			scenario{name: st.name("GetJWT SOAP"), baseline: hashBase, target: 0.9, servers: st.gates,
+				request: post(st, "/useradmin.asmx", "text/xml; charset=utf-8", func(*benchSetup) string {
+					return soapEnv("GetJWT", "<username>"+benchUser+"</username><password>"+benchPassword+"</password><expiresAt>"+expires()+"</expiresAt>")
+				}, soapAction("GetJWT")...), check: soapSuccess})
 	}
+	all = append(all, scenario{name: chargeBase, servers: bare, request: get(func() string { return b.bare.URL }, "/charge"), check: okStatus})
+	for _, st := range b.setups {
+		target := 0.3
+		if st.label != "" {
+			target = 0 // the SQLite row's target; PostgreSQL's is against it (docs/PERFORMANCE.md)
+		}
+		all = append(all,
+			scenario{name: st.name("VerifyJWT plain JSON"), baseline: chargeBase, servers: st.gates,
+				request: post(st, "/UserAdmin/VerifyJWT.json", "application/json", verify), check: successBody},
+			scenario{name: st.name("VerifyJWT SOAP"), baseline: chargeBase, servers: st.gates,
+				request: post(st, "/useradmin.asmx", "text/xml; charset=utf-8", func(st *benchSetup) string {
+					return soapEnv("VerifyJWT", "<serviceKey>"+st.serviceKey+"</serviceKey><jwt>"+st.token+"</jwt><method>Bench.Call</method>")
+				}, soapAction("VerifyJWT")...), check: soapSuccess},
+			scenario{name: st.name("ChargeJWT plain JSON"), baseline: chargeBase, target: target, servers: st.gates,
+				request: post(st, "/UserAdmin/ChargeJWT.json", "application/json", charge), check: successBody},
+			scenario{name: st.name("ChargeJWT SOAP"), baseline: chargeBase, servers: st.gates,
+				request: post(st, "/useradmin.asmx", "text/xml; charset=utf-8", func(st *benchSetup) string {
+					return soapEnv("ChargeJWT", "<serviceKey>"+st.serviceKey+"</serviceKey><jwt>"+st.token+"</jwt><method>Bench.Call</method><credits>1</credits><requestId>"+reqID()+"</requestId>")
+				}, soapAction("ChargeJWT")...), check: soapSuccess})
+	}
+	all = append(all, scenario{name: jwksBase, servers: bare, request: get(func() string { return b.bare.URL }, "/jwks"), check: okStatus})
+	for _, st := range b.setups {
+		all = append(all, scenario{name: st.name("JWKS"), baseline: jwksBase, target: 0.8, servers: st.gates,
+			request: get(st.url, "/.well-known/jwks.json"), check: okStatus})
+	}
+	return all
 }
 
 func okStatus(status int, _ []byte) bool { return status == http.StatusOK }
@@ -316,11 +412,18 @@ func (b *benchRun) measure(ctx context.Context, s scenario) measurement {
 	if s.inProc != nil {
 		m.count, m.lat, m.errs = s.inProc(ctx, b)
 	} else {
-		srv := s.server(b)
-		cpu0 := procCPU(srv.Pid())
+		cpu := func() (sum float64) {
+			for _, srv := range s.servers {
+				sum += procCPU(srv.Pid())
+			}
+			return sum
+		}
+		cpu0 := cpu()
 		m.count, m.lat, m.errs = b.load(ctx, s)
-		m.cpu = procCPU(srv.Pid()) - cpu0
-		m.peakRSS = procPeakRSS(srv.Pid())
+		m.cpu = cpu() - cpu0
+		for _, srv := range s.servers {
+			m.peakRSS = max(m.peakRSS, procPeakRSS(srv.Pid()))
+		}
 	}
 	m.elapsed = time.Since(start)
 	return m
@@ -454,8 +557,11 @@ func (b *benchRun) print() {
 		fmt.Fprintf(tw, "%s\t%.0f\t%s\t%s\t%d\t%s\t%s\t%s\t%s\t\n", r.name, r.rps, round(r.p50), round(r.p99), r.errors, cpu, rss, ratio, target)
 	}
 	tw.Flush()
-	if b.gate != nil {
-		fmt.Fprintf(b.out, "\njwtgate serve peak RSS over the run: %.0f MB\n", float64(procPeakRSS(b.gate.Pid()))/1e6)
+	if len(b.setups) > 0 && len(b.setups[0].gates) > 0 {
+		fmt.Fprintf(b.out, "\njwtgate serve peak RSS over the run: %.0f MB\n", float64(procPeakRSS(b.setups[0].gates[0].Pid()))/1e6)
+	}
+	if len(b.setups) > 1 {
+		fmt.Fprintln(b.out, "CPU/req and peak RSS are jwtgate's, summed over a setup's instances; PostgreSQL's own are not counted.")
 	}
 }
 
