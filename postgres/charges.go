@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/jwtgate/jwtgate/core"
 )
@@ -280,24 +279,25 @@ func chargeBatch(ctx context.Context, conn *pgx.Conn, jobs []*chargeJob) ([]erro
 			errs[i] = err
 			continue
 		}
+		// What the database's constraints would refuse is refused first,
+		// so that a refused charge leaves nothing behind.
+		key := [2]string{j.jti, j.reqID}
+		if after := balances[tok.AccountID] - out.Credits; out.Credits != 0 && (after < 0 || after > core.MaxCreditsLimit || tok.CreditsSpent+out.Credits < 0) {
+			errs[i] = fmt.Errorf("postgres.ChargeTx(%q): %w", j.jti, core.ErrOutOfRange)
+			continue
+		}
+		if out.Record != nil && j.reqID != "" && stored[key] != nil {
+			// Stored already, by an earlier charge of this batch.
+			errs[i] = fmt.Errorf("postgres.ChargeTx(%q): request %q: %w", j.jti, j.reqID, core.ErrConflict)
+			continue
+		}
 		if out.Credits != 0 {
-			if after := balances[tok.AccountID] - out.Credits; after < 0 || after > core.MaxCreditsLimit || tok.CreditsSpent+out.Credits < 0 {
-				errs[i] = fmt.Errorf("postgres.ChargeTx(%q): %w", j.jti, core.ErrOutOfRange)
-				continue
-			}
 			balances[tok.AccountID] -= out.Credits
 			tok.CreditsSpent += out.Credits
 			spent[j.jti] += out.Credits
 			taken[tok.AccountID] += out.Credits
 		}
 		if r := out.Record; r != nil && j.reqID != "" {
-			key := [2]string{j.jti, j.reqID}
-			if stored[key] != nil {
-				// Another charge of this batch stored it first: the
-				// database would refuse the second one.
-				errs[i] = fmt.Errorf("postgres.ChargeTx(%q): request %q: %w", j.jti, j.reqID, core.ErrConflict)
-				continue
-			}
 			rec := *r
 			stored[key] = &rec
 			recs.add(j.jti, j.reqID, r)
@@ -324,11 +324,10 @@ func chargeBatch(ctx context.Context, conn *pgx.Conn, jobs []*chargeJob) ([]erro
 	}
 	w.Queue(`COMMIT`)
 	if err := conn.SendBatch(ctx, w).Close(); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
-			return nil, storeErr(err) // refused by the server, or never sent: nothing committed
+		if err := commitErr(err); errors.Is(err, errCommitUnknown) {
+			return nil, err
 		}
-		return nil, fmt.Errorf("%w: %v", errCommitUnknown, err)
+		return nil, storeErr(err) // refused by the server, or never sent: nothing committed
 	}
 	return errs, nil
 }

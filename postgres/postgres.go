@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -179,37 +180,47 @@ func (db *DB) txOnce(ctx context.Context, fn func(pgx.Tx) error) error {
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		var pe *pgconn.PgError
-		if errors.As(err, &pe) || pgconn.SafeToRetry(err) {
-			return err // refused by the server, or never sent: nothing committed
-		}
-		return fmt.Errorf("%w: %v", errCommitUnknown, err)
+		return commitErr(err)
 	}
 	return nil
 }
 
-// retryable reports whether a transaction that failed with err did
-// nothing and may be run again.
+// commitErr classifies a failed COMMIT: refused by the server, or never
+// sent, nothing committed; the connection lost on the way, the outcome is
+// unknown (errCommitUnknown).
+func commitErr(err error) error {
+	var pe *pgconn.PgError
+	if pgconn.SafeToRetry(err) || errors.As(err, &pe) && !connectionLost(err) {
+		return err
+	}
+	return fmt.Errorf("%w: %v", errCommitUnknown, err)
+}
+
+// retryable reports whether a transaction that failed with err, before
+// its COMMIT, did nothing and may be run again.
 func retryable(err error) bool {
+	if errors.Is(err, errCommitUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
 	var pe *pgconn.PgError
 	if errors.As(err, &pe) {
 		switch pe.Code {
 		case "40001", "40P01": // serialization_failure, deadlock_detected
 			return true
 		}
-		return false
 	}
-	if errors.Is(err, errCommitUnknown) || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	// Any other failure before COMMIT (a connection lost, a server gone)
-	// rolled the transaction back on the server.
-	return pgconn.SafeToRetry(err) || isConnectionError(err)
+	// A connection lost, a server gone: the server rolled back.
+	return pgconn.SafeToRetry(err) || connectionLost(err)
 }
 
-// isConnectionError reports a failure of the connection (refused, reset,
-// closed, cut short) rather than of a statement.
-func isConnectionError(err error) bool {
+// connectionLost reports a failure of the connection (refused, reset,
+// closed, cut short, terminated by the server: SQLSTATE classes 08 and 57)
+// rather than of a statement.
+func connectionLost(err error) bool {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return strings.HasPrefix(pe.Code, "08") || strings.HasPrefix(pe.Code, "57")
+	}
 	var ce *pgconn.ConnectError
 	var ne net.Error
 	return errors.As(err, &ce) || errors.As(err, &ne) || errors.Is(err, net.ErrClosed) ||
@@ -219,7 +230,7 @@ func isConnectionError(err error) bool {
 // read runs a read, once more if its connection was lost.
 func read[T any](ctx context.Context, db *DB, fn func() (T, error)) (T, error) {
 	v, err := fn()
-	for attempt := 2; attempt <= maxAttempts && err != nil && (pgconn.SafeToRetry(err) || isConnectionError(err)) && ctx.Err() == nil; attempt++ {
+	for attempt := 2; attempt <= maxAttempts && err != nil && (pgconn.SafeToRetry(err) || connectionLost(err)) && ctx.Err() == nil; attempt++ {
 		v, err = fn()
 	}
 	return v, err
@@ -317,4 +328,17 @@ func redact(dsn string) string {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
 	return u.String()
+}
+
+// Settings are what a DB runs with, for operators and tests.
+type Settings struct {
+	MaxConns         int32  // the pool's size
+	StatementTimeout string // as the server has it, e.g. 5s; 0 for none
+}
+
+// Settings reads them.
+func (db *DB) Settings(ctx context.Context) (Settings, error) {
+	s := Settings{MaxConns: db.pool.Config().MaxConns}
+	err := db.pool.QueryRow(ctx, `SHOW statement_timeout`).Scan(&s.StatementTimeout)
+	return s, err
 }
