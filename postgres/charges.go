@@ -87,17 +87,35 @@ type flushed struct {
 	errs []error
 }
 
-// flusher makes each committed batch durable, then answers it.
+// flusher makes the committed batches durable, then answers them. One
+// flush covers every batch committed before it: those that queued up
+// while the previous flush ran share the next one.
 func (db *DB) flusher() {
 	defer close(db.flushDone)
+	var pending []flushed
 	for f := range db.flushes {
-		err := db.flush()
-		for i, job := range f.jobs {
-			switch {
-			case err != nil:
-				job.done <- fmt.Errorf("postgres.ChargeTx(%q): committed, but whether it is durable is unknown: %w", job.jti, err)
+		pending = append(pending[:0], f)
+	drain:
+		for {
+			select {
+			case f, ok := <-db.flushes:
+				if !ok {
+					break drain
+				}
+				pending = append(pending, f)
 			default:
-				job.done <- f.errs[i]
+				break drain
+			}
+		}
+		err := db.flush()
+		for _, f := range pending {
+			for i, job := range f.jobs {
+				switch {
+				case err != nil:
+					job.done <- fmt.Errorf("postgres.ChargeTx(%q): committed, but whether it is durable is unknown: %w", job.jti, err)
+				default:
+					job.done <- f.errs[i]
+				}
 			}
 		}
 	}
@@ -192,6 +210,14 @@ func chargeBatch(ctx context.Context, conn *pgx.Conn, jobs []*chargeJob) ([]erro
 	b := &pgx.Batch{}
 	b.Queue(`BEGIN ISOLATION LEVEL READ COMMITTED`)
 	b.Queue(`SET LOCAL synchronous_commit TO OFF`) // answered after flush, see above
+	// Every statement here finds its rows by a key. A plan a connection
+	// cached while charges was small (statistics say "empty" until an
+	// ANALYZE) would instead read every stored charge to find a batch's
+	// few, for as long as the plan lived. With sequential scans ruled out
+	// in this transaction, the plans it makes and caches are the probes
+	// whatever the statistics said; planning each execution afresh
+	// (plan_cache_mode) would cost more than the batch's own work.
+	b.Queue(`SET LOCAL enable_seqscan TO off`)
 	b.Queue(`SELECT a.id FROM accounts a WHERE a.id IN (SELECT account_id FROM tokens WHERE jti = ANY($1)) ORDER BY a.id FOR NO KEY UPDATE`, jtis)
 	b.Queue(`SELECT t.jti, t.account_id, t.max_credits, t.credits_spent, t.revoked_at IS NOT NULL,
 			u.disabled, k.revoked_at IS NOT NULL, a.credits`+tokenJoin+`
@@ -199,7 +225,7 @@ func chargeBatch(ctx context.Context, conn *pgx.Conn, jobs []*chargeJob) ([]erro
 	b.Queue(`SELECT c.jti, c.request_id, c.method, c.credits, c.outcome, c.message, c.token_remaining, c.balance, c.time
 		FROM charges c JOIN unnest($1::text[], $2::text[]) AS r(jti, request_id) ON c.jti = r.jti AND c.request_id = r.request_id`, reqJTIs, reqIDs)
 	res := conn.SendBatch(ctx, b)
-	for range 3 {
+	for range 4 {
 		if _, err := res.Exec(); err != nil {
 			res.Close()
 			return nil, err
