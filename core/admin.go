@@ -257,8 +257,8 @@ func (a *Admin) RotateSigningKey(ctx context.Context, alg string, now bool) (*Si
 		if err != nil {
 			return nil, err
 		}
-		if len(keys) > 0 {
-			alg = keys[len(keys)-1].Alg
+		if cur := newest(keys); cur != nil {
+			alg = cur.Alg
 		}
 	}
 	return a.Keys.Rotate(ctx, alg, now)

@@ -3,6 +3,7 @@ package core
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -65,13 +66,30 @@ func (k *KeyRing) Ensure(ctx context.Context) (*SigningKey, error) {
 	if err != nil {
 		return nil, Internal(err)
 	}
-	switch {
-	case len(keys) == 0:
+	switch cur := newest(keys); {
+	case cur == nil:
 		return k.rotate(ctx, k.Alg, 0)
-	case keys[len(keys)-1].Alg != k.Alg:
+	case cur.Alg != k.Alg:
 		return k.rotate(ctx, k.Alg, k.PublishAhead)
+	default:
+		return cur, nil
 	}
-	return keys[len(keys)-1], nil
+}
+
+// newest is the key the last rotation made: the one not retired (a
+// rotation retires the key before it, at the moment the new one starts
+// signing). Creation times alone may tie: two rotations within the
+// store's precision, or a test's stopped clock.
+func newest(keys []*SigningKey) *SigningKey {
+	for _, key := range slices.Backward(keys) {
+		if key.Retired == nil {
+			return key
+		}
+	}
+	if len(keys) > 0 {
+		return keys[len(keys)-1]
+	}
+	return nil
 }
 
 // Rotate adds a key of alg (k.Alg when empty) that is published at once and
