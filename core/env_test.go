@@ -2,14 +2,9 @@ package core_test
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"math/big"
 	"strings"
 	"testing"
 	"time"
@@ -211,48 +206,10 @@ func (e *env) keyFunc(tok *jwt.Token) (any, error) {
 			if j.Alg != alg {
 				return nil, fmt.Errorf("JWK %s has alg %s, token says %s", kid, j.Alg, alg)
 			}
-			return jwkPublicKey(j)
+			return testenv.PublicKey(testenv.JWK(j))
 		}
 	}
 	return nil, fmt.Errorf("kid %q not in JWKS", kid)
-}
-
-// jwkPublicKey converts a JWK to a Go public key, independently of core.
-func jwkPublicKey(j core.JWK) (any, error) {
-	dec := base64.RawURLEncoding.DecodeString
-	switch j.Kty {
-	case "OKP":
-		if j.Crv != "Ed25519" {
-			return nil, fmt.Errorf("OKP curve %q", j.Crv)
-		}
-		x, err := dec(j.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("OKP x: %d bytes, %v", len(x), err)
-		}
-		return ed25519.PublicKey(x), nil
-	case "EC":
-		if j.Crv != "P-256" {
-			return nil, fmt.Errorf("EC curve %q", j.Crv)
-		}
-		x, err1 := dec(j.X)
-		y, err2 := dec(j.Y)
-		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("EC x/y: %d/%d bytes, %v %v", len(x), len(y), err1, err2)
-		}
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
-	case "RSA":
-		n, err1 := dec(j.N)
-		eb, err2 := dec(j.E)
-		if err1 != nil || err2 != nil || len(eb) == 0 || len(eb) > 4 {
-			return nil, fmt.Errorf("RSA n/e: %v %v", err1, err2)
-		}
-		exp := 0
-		for _, b := range eb {
-			exp = exp<<8 | int(b)
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
-	}
-	return nil, fmt.Errorf("unknown kty %q", j.Kty)
 }
 
 // tokenHeader decodes the JOSE header of tok.

@@ -1,15 +1,9 @@
 package token_test
 
 import (
-	"crypto/ecdsa"
-	"crypto/ed25519"
-	"crypto/elliptic"
-	"crypto/rsa"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"fmt"
-	"math/big"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,6 +12,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/jwtgate/jwtgate/core"
+	"github.com/jwtgate/jwtgate/internal/testenv"
 	"github.com/jwtgate/jwtgate/token"
 )
 
@@ -138,7 +133,7 @@ func TestNewKey_PublicJWK(t *testing.T) {
 				}
 			}
 			// The JWK, converted independently, verifies what the key signs.
-			pub, err := jwkPublicKey(j)
+			pub, err := testenv.PublicKey(testenv.JWK(j))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -317,43 +312,4 @@ func TestStrategy_Parse(t *testing.T) {
 			t.Errorf("Parse with a failing look-up = %v, want %v", err, broken)
 		}
 	})
-}
-
-// jwkPublicKey converts a JWK to a Go public key, independently of the
-// package under test.
-func jwkPublicKey(j core.JWK) (any, error) {
-	dec := base64.RawURLEncoding.DecodeString
-	switch j.Kty {
-	case "OKP":
-		if j.Crv != "Ed25519" {
-			return nil, fmt.Errorf("OKP curve %q", j.Crv)
-		}
-		x, err := dec(j.X)
-		if err != nil || len(x) != ed25519.PublicKeySize {
-			return nil, fmt.Errorf("OKP x: %d bytes, %v", len(x), err)
-		}
-		return ed25519.PublicKey(x), nil
-	case "EC":
-		if j.Crv != "P-256" {
-			return nil, fmt.Errorf("EC curve %q", j.Crv)
-		}
-		x, err1 := dec(j.X)
-		y, err2 := dec(j.Y)
-		if err1 != nil || err2 != nil || len(x) != 32 || len(y) != 32 {
-			return nil, fmt.Errorf("EC x/y: %d/%d bytes, %v %v", len(x), len(y), err1, err2)
-		}
-		return &ecdsa.PublicKey{Curve: elliptic.P256(), X: new(big.Int).SetBytes(x), Y: new(big.Int).SetBytes(y)}, nil
-	case "RSA":
-		n, err1 := dec(j.N)
-		eb, err2 := dec(j.E)
-		if err1 != nil || err2 != nil || len(eb) == 0 || len(eb) > 4 {
-			return nil, fmt.Errorf("RSA n/e: %v %v", err1, err2)
-		}
-		exp := 0
-		for _, b := range eb {
-			exp = exp<<8 | int(b)
-		}
-		return &rsa.PublicKey{N: new(big.Int).SetBytes(n), E: exp}, nil
-	}
-	return nil, fmt.Errorf("unknown kty %q", j.Kty)
 }
