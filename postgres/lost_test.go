@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"net/url"
 	"testing"
 	"time"
 
@@ -21,18 +20,10 @@ import (
 // right: a charge is made exactly once.
 func TestDB_LostConnections(t *testing.T) {
 	base := testenv.Postgres(t)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
 	b := make([]byte, 6)
 	rand.Read(b) //nolint:errcheck
 	app := "jwtgate-lost-" + hex.EncodeToString(b)
-	q := u.Query()
-	q.Set("application_name", app)
-	q.Set("pool_max_conns", "4")
-	u.RawQuery = q.Encode()
-	db := open(t, u.String())
+	db := open(t, withParams(t, base, "application_name", app, "pool_max_conns", "4"))
 	ctx := t.Context()
 	dropAll := func() {
 		t.Helper()
@@ -51,19 +42,8 @@ func TestDB_LostConnections(t *testing.T) {
 		time.Sleep(50 * time.Millisecond) // the backends take a moment to go
 	}
 
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	user := &core.User{Username: "alice", PasswordHash: "x", Created: now}
-	if err := db.CreateUser(ctx, user, &core.Account{Name: "alice", Credits: 100, Created: now}); err != nil {
-		t.Fatal(err)
-	}
-	key := &core.SigningKey{Kid: "k1", Alg: core.AlgHS256, Private: []byte("0123456789abcdef0123456789abcdef"), Created: now, Activates: now}
-	if err := db.RotateSigningKey(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	tok := &core.IssuedToken{JTI: "j1", Kid: "k1", AccountID: user.AccountID, UserID: user.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.IssueToken(ctx, tok, &core.UsageEvent{Time: now, Method: "UserAdmin.GetJWT", Outcome: core.OutcomeOK, AccountID: &user.AccountID}); err != nil {
-		t.Fatal(err)
-	}
+	now := seedTime
+	user := seedToken(t, db)
 
 	dropAll()
 	if a, err := db.AccountByName(ctx, "alice"); err != nil || a.Credits != 100 {
@@ -88,15 +68,7 @@ func TestDB_LostConnections(t *testing.T) {
 
 // The pool's size and the statement timeout come from the URL.
 func TestOpen_Settings(t *testing.T) {
-	u, err := url.Parse(testenv.Postgres(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("pool_max_conns", "2")
-	q.Set("statement_timeout", "150ms")
-	u.RawQuery = q.Encode()
-	db := open(t, u.String())
+	db := open(t, withParams(t, testenv.Postgres(t), "pool_max_conns", "2", "statement_timeout", "150ms"))
 	s, err := db.Settings(t.Context())
 	if err != nil {
 		t.Fatal(err)

@@ -1,7 +1,6 @@
 package postgres_test
 
 import (
-	"net/url"
 	"testing"
 	"time"
 
@@ -21,15 +20,7 @@ import (
 // keep the lookup a probe. The table's scan counters tell which it was.
 func TestDB_ChargeLookupPlannedForTheTableAsItIs(t *testing.T) {
 	base := testenv.Postgres(t)
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("plan_cache_mode", "force_generic_plan")
-	q.Set("pool_max_conns", "1")
-	u.RawQuery = q.Encode()
-	db := open(t, u.String())
+	db := open(t, withParams(t, base, "plan_cache_mode", "force_generic_plan", "pool_max_conns", "1"))
 	ctx := t.Context()
 	raw, err := pgx.Connect(ctx, base)
 	if err != nil {
@@ -42,19 +33,8 @@ func TestDB_ChargeLookupPlannedForTheTableAsItIs(t *testing.T) {
 		}
 	}
 
-	now := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-	user := &core.User{Username: "alice", PasswordHash: "x", Created: now}
-	if err := db.CreateUser(ctx, user, &core.Account{Name: "alice", Credits: 100, Created: now}); err != nil {
-		t.Fatal(err)
-	}
-	key := &core.SigningKey{Kid: "k1", Alg: core.AlgHS256, Private: []byte("0123456789abcdef0123456789abcdef"), Created: now, Activates: now}
-	if err := db.RotateSigningKey(ctx, key); err != nil {
-		t.Fatal(err)
-	}
-	tok := &core.IssuedToken{JTI: "j1", Kid: "k1", AccountID: user.AccountID, UserID: user.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
-	if err := db.IssueToken(ctx, tok, &core.UsageEvent{Time: now, Method: "UserAdmin.GetJWT", Outcome: core.OutcomeOK, AccountID: &user.AccountID}); err != nil {
-		t.Fatal(err)
-	}
+	now := seedTime
+	seedToken(t, db)
 	charge := func(requestID string) {
 		t.Helper()
 		err := db.ChargeTx(ctx, "j1", requestID, func(st core.ChargeState) (core.ChargeWrite, error) {

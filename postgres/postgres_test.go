@@ -1,8 +1,10 @@
 package postgres_test
 
 import (
+	"net/url"
 	"os"
 	"testing"
+	"time"
 
 	"github.com/jwtgate/jwtgate/core"
 	"github.com/jwtgate/jwtgate/internal/testenv"
@@ -21,6 +23,44 @@ func open(t *testing.T, url string) *postgres.DB {
 	}
 	t.Cleanup(func() { db.Close() })
 	return db
+}
+
+// withParams is url with the query parameters kv (name, value, ...) set.
+func withParams(t *testing.T, base string, kv ...string) string {
+	t.Helper()
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	for i := 0; i+1 < len(kv); i += 2 {
+		q.Set(kv[i], kv[i+1])
+	}
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
+// seedTime is when seedToken's rows were made.
+var seedTime = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+
+// seedToken stores user alice (account alice, 100 credits), signing key
+// k1 and token j1 of hers, an hour to live.
+func seedToken(t *testing.T, db *postgres.DB) *core.User {
+	t.Helper()
+	ctx, now := t.Context(), seedTime
+	user := &core.User{Username: "alice", PasswordHash: "x", Created: now}
+	if err := db.CreateUser(ctx, user, &core.Account{Name: "alice", Credits: 100, Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	key := &core.SigningKey{Kid: "k1", Alg: core.AlgHS256, Private: []byte("0123456789abcdef0123456789abcdef"), Created: now, Activates: now}
+	if err := db.RotateSigningKey(ctx, key); err != nil {
+		t.Fatal(err)
+	}
+	tok := &core.IssuedToken{JTI: "j1", Kid: "k1", AccountID: user.AccountID, UserID: user.ID, IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := db.IssueToken(ctx, tok, &core.UsageEvent{Time: now, Method: "UserAdmin.GetJWT", Outcome: core.OutcomeOK, AccountID: &user.AccountID}); err != nil {
+		t.Fatal(err)
+	}
+	return user
 }
 
 func TestDB_Conformance(t *testing.T) {
